@@ -1,0 +1,66 @@
+"""Reads for organisations, users, roles and teams, always through an Actor."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from accounts.errors import NotFound
+from accounts.models import Organization, Role, Team, User
+from accounts.permissions import Actor, Via
+
+
+def actor_for_user(*, user: User, via: Via, scopes: frozenset[str]) -> Actor:
+    """The Actor of an authenticated person, with the role types they hold right now."""
+    if user.org_id is None:
+        raise NotFound("user", user.pk)
+    role_types = frozenset(user.roles.filter(org_id=user.org_id).values_list("type", flat=True))
+    return Actor(org_id=user.org_id, user_id=user.pk, roles=role_types, scopes=scopes, via=via)
+
+
+def access_org(*, actor: Actor) -> Organization:
+    try:
+        return Organization.objects.get(pk=actor.org_id)
+    except Organization.DoesNotExist:
+        raise NotFound("organization") from None
+
+
+def users_of_org(*, actor: Actor, include_deactivated: bool = False) -> QuerySet[User]:
+    qs = User.objects.filter(org_id=actor.org_id)
+    if not include_deactivated:
+        qs = qs.filter(deactivated_at__isnull=True)
+    return qs
+
+
+def access_user(*, actor: Actor, user_id: uuid.UUID | str) -> User:
+    user = users_of_org(actor=actor, include_deactivated=True).filter(pk=user_id).first()
+    if user is None:
+        raise NotFound("user", user_id)
+    return user
+
+
+def teams_of_org(*, actor: Actor, include_archived: bool = True) -> QuerySet[Team]:
+    qs = Team.objects.filter(org_id=actor.org_id)
+    if not include_archived:
+        qs = qs.filter(archived=False)
+    return qs
+
+
+def access_team(*, actor: Actor, team_id: uuid.UUID | str) -> Team:
+    team = teams_of_org(actor=actor).filter(pk=team_id).first()
+    if team is None:
+        raise NotFound("team", team_id)
+    return team
+
+
+def access_role(*, actor: Actor, role_id: uuid.UUID | str) -> Role:
+    role = Role.objects.filter(org_id=actor.org_id, pk=role_id).first()
+    if role is None:
+        raise NotFound("role", role_id)
+    return role
+
+
+def team_subtree_ids(*, team: Team) -> QuerySet[Team, uuid.UUID]:
+    """The team and all its sub-teams, as an id subquery."""
+    return Team.objects.filter(org_id=team.org_id, path__startswith=team.path).values_list("id", flat=True)
