@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Count, QuerySet
 
 from accounts.errors import NotFound
-from accounts.models import Organization, Role, Team, User
+from accounts.models import Membership, Organization, Role, Team, User
 from accounts.permissions import Actor, Via
+from accounts.schemas import Me, MeAuth, MeOrg, MeTeam, MeUser, TeamList, TeamNode, TeamRef
 
 
 def actor_for_user(*, user: User, via: Via, scopes: frozenset[str]) -> Actor:
@@ -64,3 +66,48 @@ def access_role(*, actor: Actor, role_id: uuid.UUID | str) -> Role:
 def team_subtree_ids(*, team: Team) -> QuerySet[Team, uuid.UUID]:
     """The team and all its sub-teams, as an id subquery."""
     return Team.objects.filter(org_id=team.org_id, path__startswith=team.path).values_list("id", flat=True)
+
+
+def me(*, actor: Actor) -> Me:
+    """Who the actor is: person (if any), organisation, roles, teams and credential."""
+    org = access_org(actor=actor)
+    auth = MeAuth(kind=actor.via, scopes=sorted(actor.scopes))
+    roles = sorted(actor.roles)
+    if actor.user_id is None:
+        return Me(user=None, org=MeOrg(id=str(org.pk), name=org.name, slug=org.slug), roles=roles, teams=[], auth=auth)
+    user = access_user(actor=actor, user_id=actor.user_id)
+    memberships = list(Membership.objects.filter(user=user).select_related("team").order_by("-primary", "team__name"))
+    primary = next((m.team for m in memberships if m.primary), None)
+    return Me(
+        user=MeUser(
+            id=str(user.pk),
+            email=user.email,
+            first_name=user.first_name,
+            last_name=user.last_name,
+            seat_type=user.seat_type,
+            primary_team=TeamRef(id=str(primary.pk), name=primary.name) if primary else None,
+        ),
+        org=MeOrg(id=str(org.pk), name=org.name, slug=org.slug),
+        roles=roles,
+        teams=[MeTeam(id=str(m.team.pk), name=m.team.name, primary=m.primary) for m in memberships],
+        auth=auth,
+    )
+
+
+def team_tree(*, actor: Actor) -> TeamList:
+    """Every team of the actor's organisation (read access is org-wide), parents first."""
+    teams = teams_of_org(actor=actor).annotate(member_count=Count("memberships")).order_by("path")
+    return TeamList(
+        teams=[
+            TeamNode(
+                id=str(t.pk),
+                name=t.name,
+                parent_team_id=str(t.parent_id) if t.parent_id else None,
+                depth=t.path.count("/") - 2,
+                archived=t.archived,
+                member_count=t.member_count,
+                url=f"{settings.WEB_APP_BASE_URL}/teams/{t.pk}",
+            )
+            for t in teams
+        ]
+    )

@@ -200,3 +200,17 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# --- /mcp ---------------------------------------------------------------
+# Modules whose @tool functions make up the MCP tool catalog.
+MCP_TOOL_MODULES = ["accounts.mcp_tools", "calls.mcp_tools", "apikeys.mcp_tools"]
+MCP_MAX_BODY_BYTES = env_int("MCP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
+# Threads that run authentication and tools; each keeps its own database connection open.
+MCP_WORKER_THREADS = env_int("MCP_WORKER_THREADS", 8, minimum=1)
+# Browser origins allowed to call /mcp (DNS-rebinding protection); ":*" allows any port.
+# Server-side clients (Claude, the Messages API) send no Origin and are unaffected.
+MCP_ALLOWED_ORIGINS = env_list(
+    "MCP_ALLOWED_ORIGINS",
+    [f"{_public.scheme}://{_public.netloc}"]
+    + ([] if PRODUCTION else ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
+)

@@ -1,0 +1,32 @@
+"""Opaque cursors for keyset pagination.
+
+A cursor only says where the previous page ended inside the caller's own
+visible set, so it needs no signature; it is validated on the way in and a
+malformed one is an invalid_argument, never a 500.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from accounts.errors import InvalidArgument
+
+
+def encode_cursor(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, *, kind: str) -> dict[str, Any] | None:
+    if cursor is None or cursor == "":
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+    except (ValueError, TypeError):
+        raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
+    if not isinstance(data, dict) or data.get("k") != kind:
+        raise InvalidArgument("cursor", "The cursor belongs to a different listing.")
+    return data

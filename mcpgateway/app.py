@@ -1,0 +1,224 @@
+"""The /mcp ASGI endpoint: Streamable HTTP, stateless, in front of the dispatcher.
+
+The request path is deliberately lean (no Django request handler or
+middleware): HTTP checks, bearer precheck and response writing run on the
+event loop; the database work (authentication, then the tool) runs in one
+hop to a dedicated worker thread whose database connection stays open
+between requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+from django.http.request import split_domain_port, validate_host
+
+from mcpgateway import auth, protocol
+
+logger = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+ALLOWED_METHODS = "POST, OPTIONS"
+CORS_ALLOW_HEADERS = (
+    "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
+)
+CORS_EXPOSE_HEADERS = "www-authenticate, mcp-session-id, retry-after, ratelimit, ratelimit-policy"
+
+
+def _ensure_healthy_connections() -> None:
+    """Drop a worker thread's database connection if an error broke it; otherwise keep it open."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred:
+            if not conn.is_usable():
+                conn.close()
+            conn.errors_occurred = False
+
+
+def _media_types(accept: str) -> set[str]:
+    return {part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()}
+
+
+class McpEndpoint:
+    def __init__(self) -> None:
+        self.max_body = settings.MCP_MAX_BODY_BYTES
+        self.executor = ThreadPoolExecutor(max_workers=settings.MCP_WORKER_THREADS, thread_name_prefix="mcp-worker")
+
+    @cached_property
+    def allowed_origins(self) -> tuple[frozenset[str], tuple[str, ...]]:
+        exact = frozenset(o for o in settings.MCP_ALLOWED_ORIGINS if not o.endswith(":*"))
+        any_port = tuple(o[:-1] for o in settings.MCP_ALLOWED_ORIGINS if o.endswith(":*"))
+        return exact, any_port
+
+    def origin_allowed(self, origin: str) -> bool:
+        exact, any_port = self.allowed_origins
+        if origin in exact:
+            return True
+        return any(origin.startswith(prefix) and origin[len(prefix) :].isdigit() for prefix in any_port)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            # Repeated routing headers are refused by the 2026-07-28 ladder; keep the evidence.
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        origin = headers.get("origin")
+        cors: list[tuple[bytes, bytes]] = []
+        if origin is not None:
+            if not self.origin_allowed(origin):
+                return await self._json(send, 403, {"error": "forbidden", "error_description": "Origin not allowed"})
+            cors = [
+                (b"access-control-allow-origin", origin.encode("latin-1")),
+                (b"vary", b"Origin"),
+                (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
+            ]
+        host, _port = split_domain_port(headers.get("host", ""))
+        if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+            return await self._json(send, 421, {"error": "misdirected_request", "error_description": "Unknown host"})
+
+        method = scope["method"]
+        if method == "OPTIONS":
+            # CORS preflight is answered before authentication: browsers never send credentials with it.
+            return await self._send(
+                send,
+                204,
+                b"",
+                [
+                    *cors,
+                    (b"access-control-allow-methods", b"POST, OPTIONS"),
+                    (b"access-control-allow-headers", CORS_ALLOW_HEADERS.encode()),
+                    (b"access-control-max-age", b"86400"),
+                    (b"allow", ALLOWED_METHODS.encode()),
+                ],
+            )
+        if method != "POST":
+            # Stateless: no standalone SSE stream (GET) and no session to end (DELETE).
+            return await self._json(
+                send, 405, {"error": "method_not_allowed"}, [*cors, (b"allow", ALLOWED_METHODS.encode())]
+            )
+        content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if content_type != "application/json":
+            return await self._json(
+                send,
+                415,
+                protocol._error(None, protocol.INVALID_REQUEST, "Content-Type must be application/json"),
+                cors,
+            )
+        accept = _media_types(headers.get("accept", "*/*") or "*/*")
+        wants_json = bool(accept & {"*/*", "application/*", "application/json"})
+        wants_sse = bool(accept & {"text/event-stream", "text/*"})
+        if not wants_json and not wants_sse:
+            return await self._json(
+                send,
+                406,
+                protocol._error(
+                    None, protocol.INVALID_REQUEST, "Accept must allow application/json or text/event-stream"
+                ),
+                cors,
+            )
+
+        try:
+            credential = auth.precheck(headers)
+        except auth.AuthFailure as failure:
+            return await self._unauthorized(send, failure, cors)
+
+        body = await self._read_body(receive)
+        if body is None:
+            return await self._json(
+                send, 413, protocol._error(None, protocol.INVALID_REQUEST, "Request body too large"), cors
+            )
+
+        loop = asyncio.get_running_loop()
+        try:
+            outcome = await loop.run_in_executor(self.executor, self._work, credential, body, headers)
+        except DatabaseError:
+            logger.exception("database unavailable while authenticating an MCP request")
+            return await self._json(
+                send,
+                503,
+                {"error": "temporarily_unavailable", "error_description": "The service is temporarily unavailable."},
+                [*cors, (b"retry-after", b"5")],
+            )
+        if isinstance(outcome, auth.AuthFailure):
+            return await self._unauthorized(send, outcome, cors)
+        if outcome.body is None:
+            return await self._send(send, 202, b"", cors)
+        payload = protocol.encode(outcome.body)
+        if wants_json:
+            return await self._send(send, outcome.status, payload, [*cors, (b"content-type", b"application/json")])
+        return await self._send(
+            send,
+            outcome.status,
+            b"event: message\ndata: " + payload + b"\n\n",
+            [*cors, (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+        )
+
+    def _work(
+        self, credential: auth.Credential, body: bytes, headers: dict[str, str]
+    ) -> protocol.Reply | auth.AuthFailure:
+        """Authenticate against the database, then handle the body. Runs in a worker thread."""
+        _ensure_healthy_connections()
+        try:
+            actor = auth.resolve_actor(credential)
+        except auth.AuthFailure as failure:
+            return failure
+        try:
+            decoded = json.loads(body)
+        except (ValueError, RecursionError):
+            return protocol.Reply(400, protocol._error(None, protocol.PARSE_ERROR, "Parse error"))
+        header_version = headers.get("mcp-protocol-version")
+        if header_version is not None and header_version not in protocol.SUPPORTED_VERSIONS:
+            return protocol.Reply(
+                400,
+                protocol._error(
+                    None,
+                    protocol.INVALID_REQUEST,
+                    f"Unsupported MCP-Protocol-Version: {header_version[:40]}",
+                    {"supported": list(protocol.SUPPORTED_VERSIONS)},
+                ),
+            )
+        dispatcher = protocol.Dispatcher(actor=actor, header_version=header_version, headers=headers)
+        return dispatcher.handle_body(decoded)
+
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return b""
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _unauthorized(self, send: Send, failure: auth.AuthFailure, cors: list[tuple[bytes, bytes]]) -> None:
+        www_authenticate, body = auth.challenge(failure)
+        await self._json(send, 401, body, [*cors, (b"www-authenticate", www_authenticate.encode())])
+
+    async def _json(self, send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        await self._send(send, status, protocol.encode(body), [*(extra or []), (b"content-type", b"application/json")])
+
+    async def _send(self, send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        all_headers = [*headers, (b"content-length", str(len(body)).encode())]
+        if not any(name == b"cache-control" for name, _ in headers):
+            all_headers.append((b"cache-control", b"no-store"))
+        await send({"type": "http.response.start", "status": status, "headers": all_headers})
+        await send({"type": "http.response.body", "body": body})

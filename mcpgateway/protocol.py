@@ -1,0 +1,270 @@
+"""JSON-RPC dispatch for the stateless Streamable HTTP endpoint.
+
+This is the thin dispatcher the /mcp issue allows: the SDK's session and
+transport machinery is not on the request path, but its types are. Static
+results (initialize, server/discover, tools/list) are serialised once per
+protocol version through the SDK's own result models, which drop the fields a
+version does not know; tool results are checked against the same models in
+the tests.
+
+Version rules (PROTOCOL.md): 2025-03-26, 2025-06-18 and 2025-11-25 are
+negotiated by `initialize`; 2026-07-28 is per request (no handshake, the
+version and client capabilities travel in `params._meta` and must agree with
+the `MCP-Protocol-Version` / `Mcp-Method` / `Mcp-Name` headers). A request
+without the header is a 2025-03-26 request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError
+from mcp.shared.inbound import (
+    ERROR_CODE_HTTP_STATUS,
+    InboundLadderRejection,
+    classify_inbound_request,
+)
+from mcp_types import methods as sdk_methods
+
+from accounts.errors import DomainError, InvalidArgument
+from accounts.permissions import Actor
+from mcpgateway import registry
+
+logger = logging.getLogger(__name__)
+
+HANDSHAKE_VERSIONS = ("2025-03-26", "2025-06-18", "2025-11-25")
+MODERN_VERSIONS = ("2026-07-28",)
+SUPPORTED_VERSIONS = HANDSHAKE_VERSIONS + MODERN_VERSIONS
+LATEST_HANDSHAKE_VERSION = HANDSHAKE_VERSIONS[-1]
+# A request without MCP-Protocol-Version comes from a client that predates the header.
+DEFAULT_VERSION = "2025-03-26"
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+
+SERVER_NAME = "attention-mcp"
+SERVER_TITLE = "Attention"
+SERVER_VERSION = "0.1.0"
+INSTRUCTIONS = (
+    "Conversation intelligence over an organisation's recorded calls. Start with search_calls to find calls "
+    "(by text, date, rep, team, label or deal), then get_call_details or get_call_transcript for one call. "
+    "Every tool acts with the caller's own permissions: calls the caller cannot see do not exist here. "
+    "get_me tells who the caller is and what they may do."
+)
+# Clients may cache the static lists this long (2026-07-28 `ttlMs`).
+STATIC_TTL_MS = 300_000
+
+_SPEC_METHODS = {"initialize", "ping", "tools/list", "tools/call", "server/discover"}
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What goes back over HTTP: a status and a JSON body (None means 202 with no body)."""
+
+    status: int
+    body: Any
+
+
+ACCEPTED = Reply(202, None)
+
+
+def _error(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": req_id, "error": error}
+
+
+def _result(req_id: Any, result: Mapping[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": req_id, "result": result}
+
+
+def _capabilities() -> dict[str, Any]:
+    # Tools only; the list is fixed for the life of the process, so no listChanged notifications.
+    return {"tools": {"listChanged": False}}
+
+
+def _server_info() -> dict[str, Any]:
+    return {
+        "name": SERVER_NAME,
+        "title": SERVER_TITLE,
+        "version": SERVER_VERSION,
+        "websiteUrl": settings.PUBLIC_BASE_URL,
+    }
+
+
+@cache
+def initialize_result(version: str) -> dict[str, Any]:
+    data = {
+        "protocolVersion": version,
+        "capabilities": _capabilities(),
+        "serverInfo": _server_info(),
+        "instructions": INSTRUCTIONS,
+    }
+    return sdk_methods.serialize_server_result("initialize", version, data)
+
+
+@cache
+def discover_result(version: str) -> dict[str, Any]:
+    data = {
+        "supportedVersions": list(MODERN_VERSIONS),
+        "capabilities": _capabilities(),
+        "serverInfo": _server_info(),
+        "instructions": INSTRUCTIONS,
+        "resultType": "complete",
+        "ttlMs": STATIC_TTL_MS,
+        "cacheScope": "public",
+    }
+    # The SDK's model drops any field this version's DiscoverResult does not define.
+    return sdk_methods.serialize_server_result("server/discover", version, data)
+
+
+@cache
+def tools_list_result(version: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"tools": [spec.definition() for spec in registry.tools().values()]}
+    if version in MODERN_VERSIONS:
+        data.update(resultType="complete", ttlMs=STATIC_TTL_MS, cacheScope="public")
+    return sdk_methods.serialize_server_result("tools/list", version, data)
+
+
+def _is_request_id(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+def classify_modern(message: dict[str, Any], headers: Mapping[str, str]) -> InboundLadderRejection | None:
+    """The 2026-07-28 envelope ladder, straight from the SDK."""
+    verdict = classify_inbound_request(message, headers=headers, supported_modern_versions=MODERN_VERSIONS)
+    return verdict if isinstance(verdict, InboundLadderRejection) else None
+
+
+def _http_status(version: str, response: dict[str, Any]) -> int:
+    """2026-07-28 maps JSON-RPC error codes to HTTP statuses; earlier versions answer 200."""
+    if version in MODERN_VERSIONS and "error" in response:
+        return ERROR_CODE_HTTP_STATUS.get(response["error"]["code"], 200)
+    return 200
+
+
+class Dispatcher:
+    """Handles the decoded body of one POST for one authenticated actor (sync: runs in a worker thread)."""
+
+    def __init__(self, *, actor: Actor, header_version: str | None, headers: Mapping[str, str]) -> None:
+        self.actor = actor
+        self.header_version = header_version
+        self.headers = headers
+        self.version = header_version or DEFAULT_VERSION
+
+    def handle_body(self, decoded: Any) -> Reply:
+        if isinstance(decoded, list):
+            # Batches existed only in 2025-03-26.
+            if self.version != "2025-03-26" or not decoded:
+                return Reply(400, _error(None, INVALID_REQUEST, "Batches are not supported at this protocol version"))
+            replies = [self.handle_message(item) for item in decoded]
+            bodies = [r.body for r in replies if r.body is not None]
+            return Reply(200, bodies) if bodies else ACCEPTED
+        return self.handle_message(decoded)
+
+    def handle_message(self, msg: Any) -> Reply:
+        if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
+            return Reply(400, _error(None, INVALID_REQUEST, "Invalid Request: expected a JSON-RPC 2.0 object"))
+        method = msg.get("method")
+        if "id" not in msg:
+            if isinstance(method, str):
+                return ACCEPTED  # a notification: nothing to answer, nothing we act on
+            if "result" in msg or "error" in msg:
+                return ACCEPTED  # a response: we never send requests, so there is nothing to match it to
+            return Reply(400, _error(None, INVALID_REQUEST, "Invalid Request"))
+        req_id = msg["id"]
+        if not _is_request_id(req_id):
+            return Reply(400, _error(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer"))
+        if not isinstance(method, str):
+            if "result" in msg or "error" in msg:
+                return ACCEPTED
+            return Reply(400, _error(req_id, INVALID_REQUEST, "Invalid Request: method must be a string"))
+        params = msg.get("params")
+        if params is not None and not isinstance(params, dict):
+            return self._reply(_error(req_id, INVALID_PARAMS, "params must be an object"))
+
+        if self.version in MODERN_VERSIONS:
+            rejection = classify_modern(msg, self.headers)
+            if rejection is not None:
+                body = _error(req_id, rejection.code, rejection.message, rejection.data)
+                return Reply(ERROR_CODE_HTTP_STATUS.get(rejection.code, 400), body)
+        return self._reply(self._dispatch(req_id, method, params or {}))
+
+    def _reply(self, response: dict[str, Any]) -> Reply:
+        return Reply(_http_status(self.version, response), response)
+
+    def _dispatch(self, req_id: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        modern = self.version in MODERN_VERSIONS
+        if method == "initialize" and not modern:
+            requested = params.get("protocolVersion")
+            if not isinstance(requested, str):
+                return _error(req_id, INVALID_PARAMS, "initialize needs params.protocolVersion")
+            version = requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE_VERSION
+            return _result(req_id, initialize_result(version))
+        if method == "ping":
+            return _result(req_id, {"resultType": "complete"} if modern else {})
+        if method == "server/discover" and modern:
+            return _result(req_id, discover_result(self.version))
+        if method == "tools/list":
+            if params.get("cursor") is not None:
+                return _error(req_id, INVALID_PARAMS, "Invalid cursor")
+            return _result(req_id, tools_list_result(self.version))
+        if method == "tools/call":
+            return self._call_tool(req_id, params)
+        return _error(req_id, METHOD_NOT_FOUND, f"Method not found: {method}")
+
+    def _call_tool(self, req_id: Any, params: dict[str, Any]) -> dict[str, Any]:
+        name = params.get("name")
+        arguments = params.get("arguments")
+        if not isinstance(name, str):
+            return _error(req_id, INVALID_PARAMS, "tools/call needs params.name")
+        spec = registry.tools().get(name)
+        if spec is None:
+            return _error(req_id, INVALID_PARAMS, f"Unknown tool: {name}")
+        if arguments is None:
+            arguments = {}
+        if not isinstance(arguments, dict):
+            result = registry.error_result(InvalidArgument("arguments", "arguments must be an object"))
+        else:
+            result = self._run(spec, arguments)
+        if self.version in MODERN_VERSIONS:
+            result["resultType"] = "complete"
+        return _result(req_id, result)
+
+    def _run(self, spec: registry.ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+        try:
+            return registry.call_tool(spec, self.actor, arguments)
+        except DatabaseError:
+            logger.exception("database error in tool %s", spec.name)
+            return registry.error_result(_Unavailable())
+        except Exception:
+            logger.exception("unexpected error in tool %s", spec.name)
+            return registry.error_result(_Internal())
+
+
+class _Unavailable(DomainError):
+    code = "unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The service is temporarily unavailable; try again shortly.")
+
+
+class _Internal(DomainError):
+    code = "internal_error"
+
+    def __init__(self) -> None:
+        super().__init__("The tool failed unexpectedly; the error was logged.")
+
+
+def encode(body: Any) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
