@@ -8,7 +8,6 @@ import pytest
 from accounts.permissions import Actor
 from accounts.services import organization_create
 from apikeys.services import apikey_create
-from tests.support.live import live_mcp_url, live_server_url  # noqa: F401  (fixtures)
 
 
 @pytest.fixture
