@@ -7,6 +7,7 @@ the same NotFound so that ids of other organisations leak nothing.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 
@@ -50,3 +51,13 @@ class InvalidArgument(DomainError):
 
 class Conflict(DomainError):
     code = "conflict"
+
+
+def parse_id(entity: str, value: object) -> uuid.UUID:
+    """A UUID from what a caller sent; anything malformed is simply NotFound, like any other unknown id."""
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise NotFound(entity, str(value)[:64]) from None

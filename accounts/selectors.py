@@ -7,7 +7,7 @@ import uuid
 from django.conf import settings
 from django.db.models import Count, QuerySet
 
-from accounts.errors import NotFound
+from accounts.errors import NotFound, parse_id
 from accounts.models import Membership, Organization, Role, Team, User
 from accounts.permissions import Actor, Via
 from accounts.schemas import Me, MeAuth, MeOrg, MeTeam, MeUser, TeamList, TeamNode, TeamRef
@@ -36,7 +36,7 @@ def users_of_org(*, actor: Actor, include_deactivated: bool = False) -> QuerySet
 
 
 def access_user(*, actor: Actor, user_id: uuid.UUID | str) -> User:
-    user = users_of_org(actor=actor, include_deactivated=True).filter(pk=user_id).first()
+    user = users_of_org(actor=actor, include_deactivated=True).filter(pk=parse_id("user", user_id)).first()
     if user is None:
         raise NotFound("user", user_id)
     return user
@@ -50,14 +50,14 @@ def teams_of_org(*, actor: Actor, include_archived: bool = True) -> QuerySet[Tea
 
 
 def access_team(*, actor: Actor, team_id: uuid.UUID | str) -> Team:
-    team = teams_of_org(actor=actor).filter(pk=team_id).first()
+    team = teams_of_org(actor=actor).filter(pk=parse_id("team", team_id)).first()
     if team is None:
         raise NotFound("team", team_id)
     return team
 
 
 def access_role(*, actor: Actor, role_id: uuid.UUID | str) -> Role:
-    role = Role.objects.filter(org_id=actor.org_id, pk=role_id).first()
+    role = Role.objects.filter(org_id=actor.org_id, pk=parse_id("role", role_id)).first()
     if role is None:
         raise NotFound("role", role_id)
     return role

@@ -30,15 +30,11 @@ def organization_create(*, name: str, slug: str, email_domains: list[str]) -> Or
 
 
 def team_display_name(*, org: Organization, name: str) -> str:
-    """Team names carry their organisation: "[Acme] EMEA"."""
-    name = " ".join(name.split())
-    if not name:
+    """Team names carry their organisation: "[Acme] EMEA" (given "EMEA" or "[Acme] EMEA")."""
+    bare = " ".join(name.split()).removeprefix(f"[{org.name}]").strip()
+    if not bare:
         raise InvalidArgument("name", "A team name cannot be empty.")
-    prefix = f"[{org.name}] "
-    bare = name[len(prefix) :] if name.startswith(prefix) else name
-    if not bare.strip():
-        raise InvalidArgument("name", "A team name cannot be empty.")
-    return f"{prefix}{bare}"
+    return f"[{org.name}] {bare}"
 
 
 def _child_path(parent: Team | None, team_id: uuid.UUID) -> str:

@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from accounts.errors import NotFound
+from accounts.errors import NotFound, parse_id
 from accounts.permissions import Actor
 from apikeys.models import ApiKey
 from apikeys.schemas import ApiKeyList, ApiKeyOut
@@ -23,7 +23,7 @@ def api_keys_visible_to(*, actor: Actor, include_revoked: bool = False) -> Query
 
 
 def access_api_key(*, actor: Actor, api_key_id: uuid.UUID | str) -> ApiKey:
-    key = api_keys_visible_to(actor=actor, include_revoked=True).filter(pk=api_key_id).first()
+    key = api_keys_visible_to(actor=actor, include_revoked=True).filter(pk=parse_id("api key", api_key_id)).first()
     if key is None:
         raise NotFound("api key", api_key_id)
     return key

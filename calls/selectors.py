@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.db.models.lookups import StartsWith
 
-from accounts.errors import InvalidArgument, NotFound
+from accounts.errors import InvalidArgument, NotFound, parse_id
 from accounts.models import Membership, User
 from accounts.permissions import Actor
 from accounts.selectors import access_team
@@ -92,7 +92,7 @@ def access_call(*, actor: Actor, call_id: uuid.UUID | str, include_archived: boo
 
     Archived calls are reachable by id (archiving hides them from search, not from their owner).
     """
-    call = calls_visible_to(actor=actor, include_archived=include_archived).filter(pk=call_id).first()
+    call = calls_visible_to(actor=actor, include_archived=include_archived).filter(pk=parse_id("call", call_id)).first()
     if call is None:
         raise NotFound("call", call_id)
     return call
@@ -101,28 +101,28 @@ def access_call(*, actor: Actor, call_id: uuid.UUID | str, include_archived: boo
 def access_snippet(*, actor: Actor, snippet_id: uuid.UUID | str) -> Snippet:
     """A snippet is visible exactly when its call is."""
     visible = calls_visible_to(actor=actor, include_archived=True)
-    snippet = Snippet.objects.filter(pk=snippet_id, call__in=visible.values("pk")).select_related("call").first()
+    snippet = Snippet.objects.filter(pk=parse_id("snippet", snippet_id), call__in=visible.values("pk")).select_related("call").first()
     if snippet is None:
         raise NotFound("snippet", snippet_id)
     return snippet
 
 
 def access_deal(*, actor: Actor, deal_id: uuid.UUID | str) -> Deal:
-    deal = Deal.objects.filter(org_id=actor.org_id, pk=deal_id).first()
+    deal = Deal.objects.filter(org_id=actor.org_id, pk=parse_id("deal", deal_id)).first()
     if deal is None:
         raise NotFound("deal", deal_id)
     return deal
 
 
 def access_label(*, actor: Actor, label_id: uuid.UUID | str) -> LabelCategory:
-    label = LabelCategory.objects.filter(org_id=actor.org_id, pk=label_id).first()
+    label = LabelCategory.objects.filter(org_id=actor.org_id, pk=parse_id("label", label_id)).first()
     if label is None:
         raise NotFound("label", label_id)
     return label
 
 
 def access_scorecard(*, actor: Actor, scorecard_id: uuid.UUID | str) -> Scorecard:
-    scorecard = Scorecard.objects.filter(org_id=actor.org_id, pk=scorecard_id).first()
+    scorecard = Scorecard.objects.filter(org_id=actor.org_id, pk=parse_id("scorecard", scorecard_id)).first()
     if scorecard is None:
         raise NotFound("scorecard", scorecard_id)
     return scorecard
