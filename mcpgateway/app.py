@@ -181,16 +181,6 @@ class McpEndpoint:
         except (ValueError, RecursionError):
             return protocol.Reply(400, protocol._error(None, protocol.PARSE_ERROR, "Parse error"))
         header_version = headers.get("mcp-protocol-version")
-        if header_version is not None and header_version not in protocol.SUPPORTED_VERSIONS:
-            return protocol.Reply(
-                400,
-                protocol._error(
-                    None,
-                    protocol.INVALID_REQUEST,
-                    f"Unsupported MCP-Protocol-Version: {header_version[:40]}",
-                    {"supported": list(protocol.SUPPORTED_VERSIONS)},
-                ),
-            )
         dispatcher = protocol.Dispatcher(actor=actor, header_version=header_version, headers=headers)
         return dispatcher.handle_body(decoded)
 

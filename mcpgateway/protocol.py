@@ -29,7 +29,9 @@ from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
     InboundLadderRejection,
     classify_inbound_request,
+    unsupported_protocol_version_rejection,
 )
+from mcp_types import SERVER_INFO_META_KEY, UNSUPPORTED_PROTOCOL_VERSION
 from mcp_types import methods as sdk_methods
 
 from accounts.errors import DomainError, InvalidArgument
@@ -116,9 +118,9 @@ def initialize_result(version: str) -> dict[str, Any]:
 @cache
 def discover_result(version: str) -> dict[str, Any]:
     data = {
+        "_meta": {SERVER_INFO_META_KEY: _server_info()},
         "supportedVersions": list(MODERN_VERSIONS),
         "capabilities": _capabilities(),
-        "serverInfo": _server_info(),
         "instructions": INSTRUCTIONS,
         "resultType": "complete",
         "ttlMs": STATIC_TTL_MS,
@@ -163,6 +165,19 @@ class Dispatcher:
         self.version = header_version or DEFAULT_VERSION
 
     def handle_body(self, decoded: Any) -> Reply:
+        if self.header_version is not None and self.header_version not in SUPPORTED_VERSIONS:
+            req_id = decoded.get("id") if isinstance(decoded, dict) else None
+            rejection = unsupported_protocol_version_rejection(self.header_version[:64], MODERN_VERSIONS)
+            assert rejection is not None
+            return Reply(
+                400,
+                _error(
+                    req_id if _is_request_id(req_id) else None,
+                    UNSUPPORTED_PROTOCOL_VERSION,
+                    rejection.message,
+                    rejection.data,
+                ),
+            )
         if isinstance(decoded, list):
             # Batches existed only in 2025-03-26.
             if self.version != "2025-03-26" or not decoded:
@@ -211,8 +226,8 @@ class Dispatcher:
                 return _error(req_id, INVALID_PARAMS, "initialize needs params.protocolVersion")
             version = requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE_VERSION
             return _result(req_id, initialize_result(version))
-        if method == "ping":
-            return _result(req_id, {"resultType": "complete"} if modern else {})
+        if method == "ping" and not modern:
+            return _result(req_id, {})
         if method == "server/discover" and modern:
             return _result(req_id, discover_result(self.version))
         if method == "tools/list":
