@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from accounts.errors import NotFound, parse_id
 from accounts.models import Membership, Organization, Role, Team, User
 from accounts.permissions import Actor, Via
+from accounts.request_memo import known_org
 from accounts.schemas import Me, MeAuth, MeOrg, MeTeam, MeUser, TeamList, TeamNode, TeamRef
 
 
@@ -22,6 +23,9 @@ def actor_for_user(*, user: User, via: Via, scopes: frozenset[str]) -> Actor:
 
 
 def access_org(*, actor: Actor) -> Organization:
+    memo = known_org(actor.org_id)
+    if memo is not None:
+        return memo
     try:
         return Organization.objects.get(pk=actor.org_id)
     except Organization.DoesNotExist:

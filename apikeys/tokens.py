@@ -15,6 +15,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -91,7 +92,20 @@ def mint(*, org_id: str, user_id: str | None, expires_at: int | None) -> tuple[s
 
 
 def verify(token: str) -> KeyClaims:
-    """Check signature, header and claims. Raises TokenExpired or TokenInvalid; never anything else."""
+    """Check signature, header and claims. Raises TokenExpired or TokenInvalid; never anything else.
+
+    A token that verified once verifies again (same bytes, same keys), so the
+    signature work is remembered per exact token; expiry is re-checked on every
+    call, and revocation is the database's job on every request anyway.
+    """
+    claims = _verify_signature_and_claims(token)
+    if claims.expires_at is not None and claims.expires_at < time.time() - LEEWAY_SECONDS:
+        raise TokenExpired
+    return claims
+
+
+@lru_cache(maxsize=4096)
+def _verify_signature_and_claims(token: str) -> KeyClaims:
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalid("too long")
     try:

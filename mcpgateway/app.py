@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
 
+from accounts.request_memo import request_scope
 from mcpgateway import auth, protocol
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,12 @@ class McpEndpoint:
     ) -> protocol.Reply | auth.AuthFailure:
         """Authenticate against the database, then handle the body. Runs in a worker thread."""
         _ensure_healthy_connections()
+        with request_scope():
+            return self._authenticated(credential, body, headers)
+
+    def _authenticated(
+        self, credential: auth.Credential, body: bytes, headers: dict[str, str]
+    ) -> protocol.Reply | auth.AuthFailure:
         try:
             actor = auth.resolve_actor(credential)
         except auth.AuthFailure as failure:
