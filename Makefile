@@ -25,8 +25,10 @@ migrate: venv
 seed: migrate
 	$(PY) manage.py seed_demo --if-empty
 
+# The URLs printed, and the issuer/audience of the demo keys, follow HOST and PORT.
+run: export PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: seed
-	$(PY) manage.py demo_info --host $(HOST) --port $(PORT)
+	$(PY) manage.py demo_info
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) attention_mcp.asgi:application
 
 test: venv

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Organization, RoleType, User
 from accounts.permissions import Actor
@@ -26,10 +26,6 @@ USER_KEY_NAME = "make run demo (user-level)"
 
 class Command(BaseCommand):
     help = "Print the demo MCP URL, admin login and API keys (development only)."
-
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", default="8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
