@@ -98,14 +98,14 @@ def verify(token: str) -> KeyClaims:
     signature work is remembered per exact token; expiry is re-checked on every
     call, and revocation is the database's job on every request anyway.
     """
-    claims = _verify_signature_and_claims(token)
+    claims = _verify_signature_and_claims(token, settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL)
     if claims.expires_at is not None and claims.expires_at < time.time() - LEEWAY_SECONDS:
         raise TokenExpired
     return claims
 
 
 @lru_cache(maxsize=4096)
-def _verify_signature_and_claims(token: str) -> KeyClaims:
+def _verify_signature_and_claims(token: str, issuer: str, audience: str) -> KeyClaims:
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalid("too long")
     try:
@@ -128,8 +128,8 @@ def _verify_signature_and_claims(token: str) -> KeyClaims:
             token,
             key,
             algorithms=[ALGORITHM],
-            audience=settings.MCP_RESOURCE_URL,
-            issuer=settings.PUBLIC_BASE_URL,
+            audience=audience,
+            issuer=issuer,
             leeway=LEEWAY_SECONDS,
             options={"require": ["iss", "aud", "sub", "jti", "iat"], "verify_iat": True},
         )

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import StartsWith
 
 from accounts.errors import InvalidArgument, NotFound, parse_id
@@ -101,7 +102,11 @@ def access_call(*, actor: Actor, call_id: uuid.UUID | str, include_archived: boo
 def access_snippet(*, actor: Actor, snippet_id: uuid.UUID | str) -> Snippet:
     """A snippet is visible exactly when its call is."""
     visible = calls_visible_to(actor=actor, include_archived=True)
-    snippet = Snippet.objects.filter(pk=parse_id("snippet", snippet_id), call__in=visible.values("pk")).select_related("call").first()
+    snippet = (
+        Snippet.objects.filter(pk=parse_id("snippet", snippet_id), call__in=visible.values("pk"))
+        .select_related("call")
+        .first()
+    )
     if snippet is None:
         raise NotFound("snippet", snippet_id)
     return snippet
@@ -133,7 +138,7 @@ def access_scorecard(*, actor: Actor, scorecard_id: uuid.UUID | str) -> Scorecar
 # Keeps any single tool result well under what assistants accept (~100k characters).
 MAX_TRANSCRIPT_CHARS = 80_000
 MATCHES_PER_CALL = 3
-_CRM_NAME = re.compile(r"^[A-Za-z0-9_ .\-]{1,64}$")
+_CRM_NAME = re.compile(r"^(?!.*__)[A-Za-z0-9_ .\-]{1,64}$")
 
 
 def _call_url(call_id: uuid.UUID) -> str:
@@ -203,7 +208,7 @@ def call_search(
         raise InvalidArgument("from_date", "from_date must not be after to_date.")
     if from_date:
         qs = qs.filter(started_at__gte=datetime.combine(from_date, time.min, tzinfo=UTC))
-    if to_date:
+    if to_date and to_date < date.max:
         qs = qs.filter(started_at__lt=datetime.combine(to_date + timedelta(days=1), time.min, tzinfo=UTC))
     if rep_ids:
         qs = qs.filter(owner_id__in=rep_ids)
@@ -229,16 +234,24 @@ def call_search(
         entity, field_name, values = crm_field["entity"], crm_field["field"], crm_field["values"]
         if not _CRM_NAME.match(entity) or not _CRM_NAME.match(field_name):
             raise InvalidArgument("crm_field", "entity and field are names of letters, digits, spaces, _ . -")
-        qs = qs.filter(**{f"deal__crm_fields__{entity}__{field_name}__in": values})
+        # Explicit key transforms: a name is only ever a JSON key, never part of an ORM lookup path.
+        qs = qs.alias(crm_value=KeyTextTransform(field_name, KeyTransform(entity, "deal__crm_fields"))).filter(
+            crm_value__in=values
+        )
     if hide_internal:
         qs = qs.filter(is_internal=False)
 
     descending = sort != "date_asc"
     position = decode_cursor(cursor, kind=f"calls:{sort}")
     if position is not None:
+        at_raw, id_raw = position.get("s"), position.get("i")
         try:
-            at, after_id = datetime.fromisoformat(position["s"]), uuid.UUID(position["i"])
-        except (KeyError, TypeError, ValueError):
+            if not isinstance(at_raw, str) or not isinstance(id_raw, str):
+                raise ValueError
+            at, after_id = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
+            if at.tzinfo is None:
+                raise ValueError
+        except ValueError:
             raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
         if descending:
             qs = qs.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=after_id))

@@ -24,7 +24,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
     InboundLadderRejection,
@@ -105,6 +105,12 @@ def _server_info() -> dict[str, Any]:
 
 
 @cache
+def _server_info_meta() -> dict[str, Any]:
+    """2026-07-28 servers stamp their identity on every result."""
+    return {SERVER_INFO_META_KEY: _server_info()}
+
+
+@cache
 def initialize_result(version: str) -> dict[str, Any]:
     data = {
         "protocolVersion": version,
@@ -118,7 +124,7 @@ def initialize_result(version: str) -> dict[str, Any]:
 @cache
 def discover_result(version: str) -> dict[str, Any]:
     data = {
-        "_meta": {SERVER_INFO_META_KEY: _server_info()},
+        "_meta": _server_info_meta(),
         "supportedVersions": list(MODERN_VERSIONS),
         "capabilities": _capabilities(),
         "instructions": INSTRUCTIONS,
@@ -134,7 +140,7 @@ def discover_result(version: str) -> dict[str, Any]:
 def tools_list_result(version: str) -> dict[str, Any]:
     data: dict[str, Any] = {"tools": [spec.definition() for spec in registry.tools().values()]}
     if version in MODERN_VERSIONS:
-        data.update(resultType="complete", ttlMs=STATIC_TTL_MS, cacheScope="public")
+        data.update(resultType="complete", ttlMs=STATIC_TTL_MS, cacheScope="public", _meta=_server_info_meta())
     return sdk_methods.serialize_server_result("tools/list", version, data)
 
 
@@ -254,11 +260,16 @@ class Dispatcher:
             result = self._run(spec, arguments)
         if self.version in MODERN_VERSIONS:
             result["resultType"] = "complete"
+            result["_meta"] = _server_info_meta()
         return _result(req_id, result)
 
     def _run(self, spec: registry.ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
         try:
             return registry.call_tool(spec, self.actor, arguments)
+        except DataError:
+            # The database refused a value (out of range, unstorable): the caller's input, not an outage.
+            logger.info("database refused a value in tool %s", spec.name)
+            return registry.error_result(InvalidArgument("arguments", "A value is out of range or cannot be stored."))
         except DatabaseError:
             logger.exception("database error in tool %s", spec.name)
             return registry.error_result(_Unavailable())

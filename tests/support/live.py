@@ -10,9 +10,11 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -39,6 +41,8 @@ def _database_url() -> str:
 
 
 def start_daphne(port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """Start Daphne; stderr goes to a temporary file (read it with `server_log`) so a chatty server never blocks."""
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the server, closed with the process)
     env = {
         **os.environ,
         "DATABASE_URL": _database_url(),
@@ -51,20 +55,33 @@ def start_daphne(port: int, extra_env: dict[str, str] | None = None) -> subproce
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
         start_new_session=True,
     )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"daphne exited: {server_log(proc)}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                _logs[proc.pid] = log
                 return proc
         except httpx.HTTPError:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("daphne did not start within 20 s")
+
+
+_logs: dict[int, Any] = {}
+
+
+def server_log(proc: subprocess.Popen[bytes]) -> str:
+    """Everything the server wrote to stderr so far."""
+    log = _logs.get(proc.pid)
+    if log is None:
+        return ""
+    log.seek(0)
+    return bytes(log.read()).decode(errors="replace")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,165 @@
+"""The official MCP Python client, end to end against a live Daphne, in its three connection modes.
+
+"legacy" runs the initialize handshake, "auto" probes server/discover (and must settle on 2026-07-28),
+and "2026-07-28" adopts the modern protocol directly. In each mode the client lists the tools and calls
+every registered tool with valid arguments: no protocol error, no isError, and the client's own checks
+(result models per version, structured output against each tool's outputSchema) pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+
+from calls.models import Call, Participant, TranscriptSegment
+from mcpgateway import registry
+from tests.support.mcp import (
+    LATEST_HANDSHAKE,
+    MODERN,
+    McpOrg,
+    post,
+    request,
+)
+
+pytest_plugins = ["tests.support.mcp_fixtures"]  # fixtures: mcp_url, shared_org, fresh_org
+pytestmark = pytest.mark.django_db
+
+T = TypeVar("T")
+MODES = ["legacy", "auto", MODERN]
+EXPECTED_VERSION = {"legacy": LATEST_HANDSHAKE, "auto": MODERN, MODERN: MODERN}
+
+
+@pytest.fixture(scope="module")
+def call_id(shared_org: McpOrg, django_db_blocker: Any) -> str:
+    with django_db_blocker.unblock():
+        call = Call.objects.create(
+            org=shared_org.org,
+            owner=shared_org.rep,
+            team=shared_org.teams["sales"],
+            title="SDK pricing call",
+            started_at=datetime(2025, 5, 1, 9, tzinfo=UTC),
+            duration_s=60,
+        )
+        Participant.objects.create(
+            call=call, name="Rita Rep", email=shared_org.rep.email, affiliation="internal", organizer=True
+        )
+        TranscriptSegment.objects.create(call=call, position=0, speaker="Rita Rep", start_s=0, end_s=4, text="Hi")
+    return str(call.pk)
+
+
+def run(make: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(asyncio.wait_for(make(), timeout=30))
+
+
+def connect(url: str, token: str, mode: str) -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=20)
+    return Client(streamable_http_client(url, http_client=http), mode=mode)
+
+
+def arguments_for(call_id: str) -> dict[str, dict[str, Any]]:
+    """Valid arguments for every tool of this issue; a tool added later must be given some here."""
+    return {
+        "get_me": {},
+        "list_teams": {},
+        "search_calls": {"query": "pricing", "page_size": 5},
+        "get_call_details": {"call_id": call_id, "transcript_format": "segments"},
+        "get_call_transcript": {"call_id": call_id, "page_size": 10},
+        "list_api_keys": {},
+        "create_api_key": {"name": "from the SDK", "expiry_hours": 1},
+        # delete_api_key gets the id of the key create_api_key just made
+    }
+
+
+async def _exercise(url: str, token: str, mode: str, call_id: str) -> dict[str, Any]:
+    report: dict[str, Any] = {"results": {}}
+    async with connect(url, token, mode) as client:
+        report["version"] = client.protocol_version
+        report["server_info"] = client.server_info
+        report["tools_capability"] = client.server_capabilities.tools
+        listing = await client.list_tools()
+        report["tools"] = {tool.name: tool for tool in listing.tools}
+        args = arguments_for(call_id)
+        for name in report["tools"]:
+            if name == "delete_api_key":
+                continue
+            assert name in args, f"no arguments for tool {name}: add them to arguments_for()"
+            report["results"][name] = await client.call_tool(name, args[name])
+        created = report["results"]["create_api_key"].structured_content
+        report["results"]["delete_api_key"] = await client.call_tool("delete_api_key", {"api_key_id": created["id"]})
+        report["unknown_argument"] = await client.call_tool("get_me", {"nope": 1})
+    return report
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sdk_client_lists_and_calls_every_tool(mcp_url: str, shared_org: McpOrg, call_id: str, mode: str) -> None:
+    report = run(lambda: _exercise(mcp_url, shared_org.admin_key, mode, call_id))
+    assert report["version"] == EXPECTED_VERSION[mode]
+    if mode != MODERN:  # a pinned version adopts a synthesized discovery result: nothing learnt from the server
+        assert report["tools_capability"] is not None
+    if mode != MODERN:  # legacy: initialize's serverInfo; auto: the discover result's _meta stamp
+        assert report["server_info"].name == "attention-mcp"
+    assert set(report["tools"]) == set(registry.tools())
+    for name, tool in report["tools"].items():
+        assert tool.input_schema["type"] == "object", name
+        assert tool.output_schema is not None, name
+        assert tool.title, name
+    for name, result in report["results"].items():
+        assert result.is_error is False, (mode, name, result.content)
+        assert result.structured_content is not None, name
+        text = result.content[0]
+        assert text.type == "text", name
+        assert json.loads(text.text) == result.structured_content, name
+    results = report["results"]
+    assert results["get_me"].structured_content["user"]["email"] == shared_org.admin.email
+    assert any(c["id"] == call_id for c in results["search_calls"].structured_content["calls"])
+    assert results["get_call_details"].structured_content["transcript_segments"][0]["text"] == "Hi"
+    assert results["get_call_transcript"].structured_content["total_segments"] == 1
+    created = results["create_api_key"].structured_content
+    assert created["token"]
+    assert results["delete_api_key"].structured_content["id"] == created["id"]
+    # The key made and deleted through the SDK is dead.
+    assert post(mcp_url, created["token"], request("ping")).status_code == 401
+    # Validation failures are tool errors, not protocol errors, in every mode.
+    unknown = report["unknown_argument"]
+    assert unknown.is_error is True
+    assert unknown.structured_content["error"] == "invalid_argument"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sdk_client_with_a_reps_key_sees_role_errors_as_tool_errors(
+    mcp_url: str, shared_org: McpOrg, mode: str
+) -> None:
+    async def attempt() -> Any:
+        async with connect(mcp_url, shared_org.rep_key, mode) as client:
+            return await client.call_tool("create_api_key", {"name": "nope"})
+
+    result = run(attempt)
+    assert result.is_error is True
+    assert result.structured_content["error"] == "admin_required"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sdk_client_with_a_bad_token_fails_to_connect(mcp_url: str, mode: str) -> None:
+    async def attempt() -> None:
+        async with connect(mcp_url, "not-a-key", mode) as client:
+            await client.list_tools()
+
+    with pytest.raises(BaseException) as info:  # noqa: PT011  (the SDK wraps transport errors in groups)
+        run(attempt)
+    # The SDK turns the 401 into an MCPError inside its task groups; it must not hang or half-connect.
+    assert any(isinstance(e, MCPError) for e in _leaves(info.value)), repr(info.value)
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
