@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 import psycopg
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
 from accounts.models import Organization
@@ -64,16 +64,18 @@ def _uuid(value: Any) -> uuid.UUID | None:
 
 
 def _fetch_key_row(jti: str) -> tuple[Any, ...] | None:
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(_sql(), [jti])
+    # One lookup of this thread's connection: each `django.db.connection.x` goes through asgiref's Local.
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        with conn.cursor() as cursor:
+            cursor.execute(_sql_for(conn.vendor), [jti])
             return cursor.fetchone()  # type: ignore[no-any-return]
     # PostgreSQL: a server-side-bound, prepared statement on the raw connection. Django's own
     # cursor binds parameters client-side, which costs more CPU than the whole rest of this check.
-    connection.ensure_connection()
+    conn.ensure_connection()
     # Translated into Django's DatabaseError family (and flagged on the connection), like any ORM error.
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(_sql(), (jti,), prepare=True)
+    with conn.wrap_database_errors, psycopg.Cursor(conn.connection) as cursor:
+        cursor.execute(_sql_for("postgresql"), (jti,), prepare=True)
         return cursor.fetchone()
 
 

@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
 
 from accounts.request_memo import request_scope
@@ -38,13 +38,13 @@ CORS_ALLOW_HEADERS = (
 CORS_EXPOSE_HEADERS = "www-authenticate, mcp-session-id, retry-after, ratelimit, ratelimit-policy"
 
 
-def _ensure_healthy_connections() -> None:
+def _ensure_healthy_connection() -> None:
     """Drop a worker thread's database connection if an error broke it; otherwise keep it open."""
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None and conn.errors_occurred:
-            if not conn.is_usable():
-                conn.close()
-            conn.errors_occurred = False
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.errors_occurred:
+        if conn.connection is not None and not conn.is_usable():
+            conn.close()
+        conn.errors_occurred = False
 
 
 def _media_types(accept: str) -> set[str]:
@@ -172,7 +172,7 @@ class McpEndpoint:
         self, credential: auth.Credential, body: bytes, headers: dict[str, str]
     ) -> protocol.Reply | auth.AuthFailure:
         """Authenticate against the database, then handle the body. Runs in a worker thread."""
-        _ensure_healthy_connections()
+        _ensure_healthy_connection()
         with request_scope():
             return self._authenticated(credential, body, headers)
 
