@@ -116,7 +116,7 @@ class McpEndpoint:
             return await self._json(
                 send,
                 415,
-                protocol._error(None, protocol.INVALID_REQUEST, "Content-Type must be application/json"),
+                protocol.jsonrpc_error(None, protocol.INVALID_REQUEST, "Content-Type must be application/json"),
                 cors,
             )
         accept = _media_types(headers.get("accept", "*/*") or "*/*")
@@ -126,7 +126,7 @@ class McpEndpoint:
             return await self._json(
                 send,
                 406,
-                protocol._error(
+                protocol.jsonrpc_error(
                     None, protocol.INVALID_REQUEST, "Accept must allow application/json or text/event-stream"
                 ),
                 cors,
@@ -140,7 +140,7 @@ class McpEndpoint:
         body = await self._read_body(receive)
         if body is None:
             return await self._json(
-                send, 413, protocol._error(None, protocol.INVALID_REQUEST, "Request body too large"), cors
+                send, 413, protocol.jsonrpc_error(None, protocol.INVALID_REQUEST, "Request body too large"), cors
             )
 
         loop = asyncio.get_running_loop()
@@ -186,7 +186,7 @@ class McpEndpoint:
         try:
             decoded = json.loads(body)
         except (ValueError, RecursionError):
-            return protocol.Reply(400, protocol._error(None, protocol.PARSE_ERROR, "Parse error"))
+            return protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error"))
         header_version = headers.get("mcp-protocol-version")
         dispatcher = protocol.Dispatcher(actor=actor, header_version=header_version, headers=headers)
         return dispatcher.handle_body(decoded)

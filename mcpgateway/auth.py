@@ -34,15 +34,6 @@ class Credential:
     token: str
     api_key: tokens.KeyClaims | None  # None: an OAuth access token, looked up in resolve_actor
 
-    @property
-    def rate_limit_identity(self) -> str | None:
-        """user-{id} or org-{id} when the verified claims already say; OAuth tokens learn it from the database."""
-        if self.api_key is None:
-            return None
-        if self.api_key.user_id:
-            return f"user-{self.api_key.user_id}"
-        return f"org-{self.api_key.org_id}"
-
 
 def bearer_token(headers: Mapping[str, str]) -> str:
     """The token of `Authorization: Bearer <token>`; the query string is never looked at."""

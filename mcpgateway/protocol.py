@@ -65,8 +65,6 @@ INSTRUCTIONS = (
 # Clients may cache the static lists this long (2026-07-28 `ttlMs`).
 STATIC_TTL_MS = 300_000
 
-_SPEC_METHODS = {"initialize", "ping", "tools/list", "tools/call", "server/discover"}
-
 
 @dataclass(frozen=True, slots=True)
 class Reply:
@@ -79,7 +77,7 @@ class Reply:
 ACCEPTED = Reply(202, None)
 
 
-def _error(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
+def jsonrpc_error(req_id: Any, code: int, message: str, data: Any = None) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
@@ -177,7 +175,7 @@ class Dispatcher:
             assert rejection is not None
             return Reply(
                 400,
-                _error(
+                jsonrpc_error(
                     req_id if _is_request_id(req_id) else None,
                     UNSUPPORTED_PROTOCOL_VERSION,
                     rejection.message,
@@ -187,7 +185,9 @@ class Dispatcher:
         if isinstance(decoded, list):
             # Batches existed only in 2025-03-26.
             if self.version != "2025-03-26" or not decoded:
-                return Reply(400, _error(None, INVALID_REQUEST, "Batches are not supported at this protocol version"))
+                return Reply(
+                    400, jsonrpc_error(None, INVALID_REQUEST, "Batches are not supported at this protocol version")
+                )
             replies = [self.handle_message(item) for item in decoded]
             bodies = [r.body for r in replies if r.body is not None]
             return Reply(200, bodies) if bodies else ACCEPTED
@@ -195,29 +195,31 @@ class Dispatcher:
 
     def handle_message(self, msg: Any) -> Reply:
         if not isinstance(msg, dict) or msg.get("jsonrpc") != "2.0":
-            return Reply(400, _error(None, INVALID_REQUEST, "Invalid Request: expected a JSON-RPC 2.0 object"))
+            return Reply(400, jsonrpc_error(None, INVALID_REQUEST, "Invalid Request: expected a JSON-RPC 2.0 object"))
         method = msg.get("method")
         if "id" not in msg:
             if isinstance(method, str):
                 return ACCEPTED  # a notification: nothing to answer, nothing we act on
             if "result" in msg or "error" in msg:
                 return ACCEPTED  # a response: we never send requests, so there is nothing to match it to
-            return Reply(400, _error(None, INVALID_REQUEST, "Invalid Request"))
+            return Reply(400, jsonrpc_error(None, INVALID_REQUEST, "Invalid Request"))
         req_id = msg["id"]
         if not _is_request_id(req_id):
-            return Reply(400, _error(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer"))
+            return Reply(
+                400, jsonrpc_error(None, INVALID_REQUEST, "Invalid Request: id must be a string or an integer")
+            )
         if not isinstance(method, str):
             if "result" in msg or "error" in msg:
                 return ACCEPTED
-            return Reply(400, _error(req_id, INVALID_REQUEST, "Invalid Request: method must be a string"))
+            return Reply(400, jsonrpc_error(req_id, INVALID_REQUEST, "Invalid Request: method must be a string"))
         params = msg.get("params")
         if params is not None and not isinstance(params, dict):
-            return self._reply(_error(req_id, INVALID_PARAMS, "params must be an object"))
+            return self._reply(jsonrpc_error(req_id, INVALID_PARAMS, "params must be an object"))
 
         if self.version in MODERN_VERSIONS:
             rejection = classify_modern(msg, self.headers)
             if rejection is not None:
-                body = _error(req_id, rejection.code, rejection.message, rejection.data)
+                body = jsonrpc_error(req_id, rejection.code, rejection.message, rejection.data)
                 return Reply(ERROR_CODE_HTTP_STATUS.get(rejection.code, 400), body)
         return self._reply(self._dispatch(req_id, method, params or {}))
 
@@ -229,7 +231,7 @@ class Dispatcher:
         if method == "initialize" and not modern:
             requested = params.get("protocolVersion")
             if not isinstance(requested, str):
-                return _error(req_id, INVALID_PARAMS, "initialize needs params.protocolVersion")
+                return jsonrpc_error(req_id, INVALID_PARAMS, "initialize needs params.protocolVersion")
             version = requested if requested in HANDSHAKE_VERSIONS else LATEST_HANDSHAKE_VERSION
             return _result(req_id, initialize_result(version))
         if method == "ping" and not modern:
@@ -238,20 +240,20 @@ class Dispatcher:
             return _result(req_id, discover_result(self.version))
         if method == "tools/list":
             if params.get("cursor") is not None:
-                return _error(req_id, INVALID_PARAMS, "Invalid cursor")
+                return jsonrpc_error(req_id, INVALID_PARAMS, "Invalid cursor")
             return _result(req_id, tools_list_result(self.version))
         if method == "tools/call":
             return self._call_tool(req_id, params)
-        return _error(req_id, METHOD_NOT_FOUND, f"Method not found: {method}")
+        return jsonrpc_error(req_id, METHOD_NOT_FOUND, f"Method not found: {method}")
 
     def _call_tool(self, req_id: Any, params: dict[str, Any]) -> dict[str, Any]:
         name = params.get("name")
         arguments = params.get("arguments")
         if not isinstance(name, str):
-            return _error(req_id, INVALID_PARAMS, "tools/call needs params.name")
+            return jsonrpc_error(req_id, INVALID_PARAMS, "tools/call needs params.name")
         spec = registry.tools().get(name)
         if spec is None:
-            return _error(req_id, INVALID_PARAMS, f"Unknown tool: {name}")
+            return jsonrpc_error(req_id, INVALID_PARAMS, f"Unknown tool: {name}")
         if arguments is None:
             arguments = {}
         if not isinstance(arguments, dict):

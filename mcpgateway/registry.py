@@ -157,13 +157,13 @@ def _validation_error(exc: ValidationError) -> InvalidArgument:
     return InvalidArgument(field_name, f"Invalid value for {where}: {first.get('msg', 'invalid')}.")
 
 
-def _first_nul(value: Any) -> bool:
+def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(_first_nul(k) or _first_nul(v) for k, v in value.items())
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return any(_first_nul(v) for v in value)
+        return any(_has_nul(v) for v in value)
     return False
 
 
@@ -181,7 +181,7 @@ def call_tool(spec: ToolSpec, actor: Actor, arguments: dict[str, Any]) -> dict[s
             raise InvalidArgument(unknown[0], f"Unknown argument {unknown[0]!r}.")
         # No database stores NUL in text; refuse it here as bad input rather than fail deep down.
         for name, value in arguments.items():
-            if _first_nul(value):
+            if _has_nul(value):
                 raise InvalidArgument(name, f"{name} must not contain NUL characters.")
         try:
             kwargs = spec.meta.validate_arguments(arguments)
