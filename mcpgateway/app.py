@@ -5,6 +5,12 @@ middleware): HTTP checks, bearer precheck and response writing run on the
 event loop; the database work (authentication, then the tool) runs in one
 hop to a dedicated worker thread whose database connection stays open
 between requests.
+
+Rate limiting (ratelimit/) runs in that worker around authentication and
+before anything is dispatched: one Redis round trip, counted against the
+user, else the organisation (for API keys it overlaps the database check).
+Requests that fail authentication count against the client's address, and get
+a 429 rather than a 401 once it is over.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import Any
@@ -23,6 +29,10 @@ from django.http.request import split_domain_port, validate_host
 
 from accounts.request_memo import request_scope
 from mcpgateway import auth, protocol
+from ratelimit.core import Decision
+from ratelimit.http import refusal_body, refusal_headers
+from ratelimit.identity import client_ip
+from ratelimit.runtime import gateway_limiter
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +40,9 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
+Headers = Sequence[tuple[bytes, bytes]]
+# What the worker hands back: the result (a refusal is the limiter's Decision) and the RateLimit headers.
+Outcome = tuple[protocol.Reply | auth.AuthFailure | Decision, Headers]
 
 ALLOWED_METHODS = "POST, OPTIONS"
 CORS_ALLOW_HEADERS = (
@@ -45,6 +58,12 @@ def _ensure_healthy_connection() -> None:
         if conn.connection is not None and not conn.is_usable():
             conn.close()
         conn.errors_occurred = False
+
+
+def _client_ip(client: Any, headers: dict[str, str]) -> str:
+    """The address a request counts against when nothing else identifies it (scope["client"] is (host, port))."""
+    peer = client[0] if client else None
+    return client_ip(peer, headers.get("x-forwarded-for"), settings.TRUSTED_PROXY_COUNT)
 
 
 def _media_types(accept: str) -> set[str]:
@@ -135,7 +154,15 @@ class McpEndpoint:
         try:
             credential = auth.precheck(headers)
         except auth.AuthFailure as failure:
-            return await self._unauthorized(send, failure, cors)
+            limiter = gateway_limiter()
+            if limiter is None:
+                return await self._unauthorized(send, failure, cors)
+            # No database work, but the limiter may wait on Redis: not on the event loop.
+            ip = _client_ip(scope.get("client"), headers)
+            decision = await asyncio.get_running_loop().run_in_executor(self.executor, limiter.check_ip, ip)
+            if not decision.allowed:
+                return await self._too_many(send, decision, cors)
+            return await self._unauthorized(send, failure, [*cors, *decision.headers])
 
         body = await self._read_body(receive)
         if body is None:
@@ -145,7 +172,9 @@ class McpEndpoint:
 
         loop = asyncio.get_running_loop()
         try:
-            outcome = await loop.run_in_executor(self.executor, self._work, credential, body, headers)
+            outcome, rate_headers = await loop.run_in_executor(
+                self.executor, self._work, credential, body, headers, scope.get("client")
+            )
         except DatabaseError:
             logger.exception("database unavailable while authenticating an MCP request")
             return await self._json(
@@ -154,42 +183,62 @@ class McpEndpoint:
                 {"error": "temporarily_unavailable", "error_description": "The service is temporarily unavailable."},
                 [*cors, (b"retry-after", b"5")],
             )
+        if isinstance(outcome, Decision):
+            return await self._too_many(send, outcome, cors)
         if isinstance(outcome, auth.AuthFailure):
-            return await self._unauthorized(send, outcome, cors)
+            return await self._unauthorized(send, outcome, [*cors, *rate_headers])
         if outcome.body is None:
-            return await self._send(send, 202, b"", cors)
+            return await self._send(send, 202, b"", [*cors, *rate_headers])
         payload = protocol.encode(outcome.body)
         if wants_json:
-            return await self._send(send, outcome.status, payload, [*cors, (b"content-type", b"application/json")])
+            return await self._send(
+                send, outcome.status, payload, [*cors, *rate_headers, (b"content-type", b"application/json")]
+            )
         return await self._send(
             send,
             outcome.status,
             b"event: message\ndata: " + payload + b"\n\n",
-            [*cors, (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+            [*cors, *rate_headers, (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
         )
 
-    def _work(
-        self, credential: auth.Credential, body: bytes, headers: dict[str, str]
-    ) -> protocol.Reply | auth.AuthFailure:
+    def _work(self, credential: auth.Credential, body: bytes, headers: dict[str, str], client: Any) -> Outcome:
         """Authenticate against the database, then handle the body. Runs in a worker thread."""
         _ensure_healthy_connection()
         with request_scope():
-            return self._authenticated(credential, body, headers)
+            return self._authenticated(credential, body, headers, client)
 
-    def _authenticated(
-        self, credential: auth.Credential, body: bytes, headers: dict[str, str]
-    ) -> protocol.Reply | auth.AuthFailure:
+    def _authenticated(self, credential: auth.Credential, body: bytes, headers: dict[str, str], client: Any) -> Outcome:
+        limiter = gateway_limiter()
+        # An API key names its user or organisation in claims already verified: its rate-limit round
+        # trip goes out now and is read after the database check, so the two overlap.
+        key_check = limiter.begin_key(credential.api_key) if limiter and credential.api_key else None
         try:
             actor = auth.resolve_actor(credential)
         except auth.AuthFailure as failure:
-            return failure
+            if limiter is None:
+                return failure, ()
+            if key_check is not None:
+                limiter.finish(key_check)  # counted against the key's identity; the answer is the 401
+            decision = limiter.check_ip(_client_ip(client, headers))
+            return (failure if decision.allowed else decision), decision.headers
+        except BaseException:
+            if limiter is not None and key_check is not None:
+                limiter.finish(key_check)  # read it: the connection must not keep an unread answer
+            raise
+        rate_headers: Headers = ()
+        if limiter is not None:
+            decision = limiter.finish(key_check) if key_check is not None else limiter.check_actor(actor)
+            if not decision.allowed:
+                return decision, ()
+            rate_headers = decision.headers
         try:
             decoded = json.loads(body)
         except (ValueError, RecursionError):
-            return protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error"))
+            reply = protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error"))
+            return reply, rate_headers
         header_version = headers.get("mcp-protocol-version")
         dispatcher = protocol.Dispatcher(actor=actor, header_version=header_version, headers=headers)
-        return dispatcher.handle_body(decoded)
+        return dispatcher.handle_body(decoded), rate_headers
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []
@@ -206,9 +255,13 @@ class McpEndpoint:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _unauthorized(self, send: Send, failure: auth.AuthFailure, cors: list[tuple[bytes, bytes]]) -> None:
+    async def _unauthorized(self, send: Send, failure: auth.AuthFailure, extra: Headers) -> None:
         www_authenticate, body = auth.challenge(failure)
-        await self._json(send, 401, body, [*cors, (b"www-authenticate", www_authenticate.encode())])
+        await self._json(send, 401, body, [*extra, (b"www-authenticate", www_authenticate.encode())])
+
+    async def _too_many(self, send: Send, decision: Decision, cors: Headers) -> None:
+        headers = [*cors, *refusal_headers(decision), (b"content-type", b"application/json")]
+        await self._send(send, 429, refusal_body(decision), headers)
 
     async def _json(self, send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         await self._send(send, status, protocol.encode(body), [*(extra or []), (b"content-type", b"application/json")])

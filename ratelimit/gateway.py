@@ -1,0 +1,126 @@
+"""The /mcp limiter: per-identity second, hour and day windows, with per-organisation overrides.
+
+Overrides are read from the database at most once per organisation per TTL and kept in this
+process; a change clears them here at once (signals) and, through the generation the script
+checks, in every other process on its next request. The hot path therefore costs one Redis
+round trip and no database query.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from accounts.permissions import Actor
+from apikeys.tokens import KeyClaims
+from ratelimit.core import Decision, Policy, StaleConfig, policy_of
+from ratelimit.identity import actor_identity, ip_identity
+from ratelimit.limiter import Limiter, Ticket
+from ratelimit.models import OrgRateLimit
+
+Limits = tuple[int, int, int]  # per second, per hour, per day
+
+# Never equal to a real generation: a process's first check learns the current one.
+UNKNOWN_GENERATION = "?"
+
+
+def mcp_policy(limits: Limits) -> Policy:
+    second, hour, day = limits
+    return policy_of((("second", second), ("hour", hour), ("day", day)))
+
+
+class OverrideCache:
+    def __init__(self, defaults: Limits, ttl: float) -> None:
+        self.defaults = defaults
+        self.default_policy = mcp_policy(defaults)
+        self.ttl = ttl
+        self.generation = UNKNOWN_GENERATION
+        self._entries: dict[uuid.UUID, tuple[Policy, float]] = {}
+        self._lock = threading.Lock()
+        # Bumped by every invalidation: a load that started before one must not store what it read.
+        self._epoch = 0
+
+    def policy_for(self, org_id: uuid.UUID | None) -> Policy:
+        if org_id is None:
+            return self.default_policy
+        entry = self._entries.get(org_id)
+        now = time.monotonic()
+        if entry is not None and entry[1] > now:
+            return entry[0]
+        epoch = self._epoch
+        policy = self._load(org_id)
+        with self._lock:
+            if epoch == self._epoch:
+                self._entries[org_id] = (policy, now + self.ttl)
+        return policy
+
+    def _load(self, org_id: uuid.UUID) -> Policy:
+        row = OrgRateLimit.objects.filter(org_id=org_id).values_list("per_second", "per_hour", "per_day").first()
+        if row is None:
+            return self.default_policy
+        second, hour, day = (value or default for value, default in zip(row, self.defaults, strict=True))
+        return mcp_policy((second, hour, day))
+
+    def invalidate(self, generation: str | None = None) -> None:
+        with self._lock:
+            self._epoch += 1
+            self._entries.clear()
+            if generation is not None:
+                self.generation = generation
+
+
+@dataclass(frozen=True, slots=True)
+class KeyTicket:
+    identity: str
+    org_id: uuid.UUID
+    ticket: Ticket
+
+
+class GatewayLimiter:
+    def __init__(self, limiter: Limiter, overrides: OverrideCache) -> None:
+        self.limiter = limiter
+        self.overrides = overrides
+
+    def check_actor(self, actor: Actor) -> Decision:
+        return self._check(actor_identity(actor), actor.org_id)
+
+    def begin_key(self, claims: KeyClaims) -> KeyTicket | None:
+        """Send the check of an API key's request before its database check, and read the answer
+        after it (`finish`): the two round trips overlap instead of adding up.
+
+        The identity comes from the verified claims, which name the same user or organisation the
+        database check accepts; a key the database then refuses (revoked) has still been counted
+        against the identity it names.
+        """
+        try:
+            org_id = uuid.UUID(claims.org_id)
+            user_id = uuid.UUID(claims.user_id) if claims.user_id is not None else None
+        except ValueError:
+            return None  # not a key we minted: the database check refuses it anyway
+        identity = f"user-{user_id}" if user_id is not None else f"org-{org_id}"
+        overrides = self.overrides
+        ticket = self.limiter.begin(identity, overrides.policy_for(org_id), overrides.generation)
+        return KeyTicket(identity, org_id, ticket)
+
+    def finish(self, key_ticket: KeyTicket) -> Decision:
+        try:
+            return self.limiter.complete(key_ticket.ticket)
+        except StaleConfig as stale:
+            self.overrides.invalidate(stale.generation)
+            return self._check(key_ticket.identity, key_ticket.org_id)
+
+    def check_ip(self, ip: str) -> Decision:
+        return self._check(ip_identity(ip), None)
+
+    def _check(self, identity: str, org_id: uuid.UUID | None) -> Decision:
+        overrides = self.overrides
+        for _ in range(2):
+            generation = overrides.generation
+            try:
+                return self.limiter.check(identity, overrides.policy_for(org_id), generation)
+            except StaleConfig as stale:
+                overrides.invalidate(stale.generation)
+        # Changed twice in a row while we reloaded: count with what we have rather than loop.
+        return self.limiter.check(identity, overrides.policy_for(org_id), "")
