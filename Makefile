@@ -33,6 +33,7 @@ run: seed
 
 test: venv
 	./scripts/ensure-services.sh
+	./scripts/ensure-chromium.sh
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest
 	$(MAKE) --no-print-directory lint
 
