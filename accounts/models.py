@@ -64,7 +64,7 @@ class UserManager(BaseUserManager["User"]):
         return self.create_user(email, password, **extra)
 
 
-class User(AbstractBaseUser, PermissionsMixin):
+class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-missing]  # oauth.Application derives from untyped DOT
     """A person. Operators (staff) may have no organisation; everyone else has one."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "channels",
+    "oauth2_provider",
     "accounts",
     "apikeys",
     "calls",
@@ -95,6 +96,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before sessions and CSRF: a refused POST to the OAuth or login endpoints costs nothing more.
+    "ratelimit.middleware.StrictRateLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -117,6 +120,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "attention_mcp.web.nav",
             ],
         },
     },
@@ -157,7 +161,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+# The people's sign-in page (the operators' admin keeps its own /admin/login/).
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/account/"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -166,6 +172,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The pages' own CSS and JavaScript (static/css, static/js), next to templates/.
+STATICFILES_DIRS = [BASE_DIR / "static"]
 # Daphne serves the admin's static files itself in the embedded run; behind a
 # real proxy operators may turn this off and serve STATIC_ROOT instead.
 SERVE_STATIC = env_bool("SERVE_STATIC", True)
@@ -205,6 +213,69 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
 
+# --- OAuth 2.1 authorization server (django-oauth-toolkit) ---------------
+# Our Application model adds the loopback-only rule for http redirect URIs.
+# It must be set before oauth2_provider's first migration runs.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth.Application"
+OAUTH_ACCESS_TOKEN_SECONDS = env_int("OAUTH_ACCESS_TOKEN_SECONDS", 3600, minimum=60)
+OAUTH_REFRESH_TOKEN_SECONDS = env_int("OAUTH_REFRESH_TOKEN_SECONDS", 30 * 24 * 3600, minimum=300)
+# Dynamic registrations never used for a login are deleted after this long (prune_oauth_clients).
+OAUTH_UNUSED_CLIENT_DAYS = env_int("OAUTH_UNUSED_CLIENT_DAYS", 7, minimum=1)
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "oauth.validators.McpOAuth2Validator",
+    # The issuer and every endpoint URL in the metadata come from the configured public URL, never from Host.
+    "OIDC_ISS_ENDPOINT": PUBLIC_BASE_URL,
+    "SCOPES": {
+        "mcp:read": "Read your calls, transcripts, scorecards, teams and other data you can already see",
+        "mcp:write": "Make changes you are allowed to make: labels, snippets, scores, teams, users and keys",
+    },
+    "DEFAULT_SCOPES": ["mcp:read", "mcp:write"],
+    "READ_SCOPE": "mcp:read",
+    "WRITE_SCOPE": "mcp:write",
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": OAUTH_ACCESS_TOKEN_SECONDS,
+    # Refresh tokens rotate; replaying a rotated one revokes its whole family, except that the
+    # immediate predecessor is honoured for a few seconds (clients refresh in parallel).
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REFRESH_TOKEN_GRACE_PERIOD_SECONDS": env_int("OAUTH_REFRESH_GRACE_SECONDS", 10, minimum=0),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": OAUTH_REFRESH_TOKEN_SECONDS,
+    # Every consent is explicit; no silent re-approval.
+    "REQUEST_APPROVAL_PROMPT": "force",
+    # Redirect URIs: https, or http on a loopback host (any port, RFC 8252); oauth.models enforces the host part.
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    "ALLOW_LOCALHOST_LOOPBACK": True,
+    "ALLOWED_SCHEMES": ["https"],
+    "OAUTH2_RESPONSE_TYPES_SUPPORTED": ["code"],
+    "OAUTH2_GRANT_TYPES_SUPPORTED": ["authorization_code", "refresh_token"],
+    "OAUTH2_TOKEN_ENDPOINT_AUTH_METHODS_SUPPORTED": ["none", "client_secret_basic", "client_secret_post"],
+    "OAUTH2_PROTECTED_RESOURCE_IDENTIFIER": MCP_RESOURCE_URL,
+    # Dynamic Client Registration is open to anonymous clients (Claude registers itself); the
+    # registration view caps body sizes and ratelimit throttles it per IP.
+    "DCR_ENABLED": True,
+    "DCR_REGISTRATION_PERMISSION_CLASSES": ("oauth2_provider.dcr.AllowAllDCRPermission",),
+    "CIMD_ENABLED": True,
+    # RFC 9700: implicit and password grants refused, S256 only, no tokens in query strings, iss in responses.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    # Off, with reasons (the matching --deploy warnings are silenced below):
+    # - TOKEN_STORAGE: hashed-only storage cannot honour the refresh grace window (the retried
+    #   request must get the already-issued pair back), which the issue requires. Tokens are
+    #   still looked up by their SHA-256 checksum, never by value.
+    # - REDIRECT_URI_SCHEME: DOT's gate allows http for every host or none; we need it for
+    #   loopback hosts only, which oauth.models.Application.clean() enforces.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": False,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": False,
+}
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W006", "oauth2_provider.W008"]
+
 # --- /mcp ---------------------------------------------------------------
 # Modules whose @tool functions make up the MCP tool catalog.
 MCP_TOOL_MODULES = ["accounts.mcp_tools", "calls.mcp_tools", "apikeys.mcp_tools"]
@@ -218,3 +289,62 @@ MCP_ALLOWED_ORIGINS = env_list(
     [f"{_public.scheme}://{_public.netloc}"]
     + ([] if PRODUCTION else ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"]),
 )
+
+# --- Rate limiting ---------------------------------------------------------
+# /mcp: per-second, per-hour and per-day windows for each identity (user-, else org-, else ip-),
+# checked and counted in one Redis round trip (in-process without REDIS_URL). Operators give
+# organisations their own limits in the admin. If Redis fails, /mcp requests go through (counted).
+RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
+RATE_LIMIT_PER_SECOND = env_int("RATE_LIMIT_PER_SECOND", 20, minimum=1)
+RATE_LIMIT_PER_HOUR = env_int("RATE_LIMIT_PER_HOUR", 5000, minimum=1)
+RATE_LIMIT_PER_DAY = env_int("RATE_LIMIT_PER_DAY", 50000, minimum=1)
+# Redis keys are "<prefix>:<identity>" (the test suite takes a prefix of its own per run).
+RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "rl")
+# How long a process may keep an organisation's limits before reading them again; a change made
+# in the admin reaches every process on its next request anyway (through Redis).
+RATE_LIMIT_OVERRIDE_TTL_SECONDS = env_int("RATE_LIMIT_OVERRIDE_TTL_SECONDS", 30, minimum=0)
+# Fail fast: a Redis that hangs costs a request at most the timeouts, and only until the circuit
+# breaker opens (after N consecutive failures; then one probe per cool-down until Redis answers).
+RATE_LIMIT_REDIS_CONNECT_TIMEOUT_MS = env_int("RATE_LIMIT_REDIS_CONNECT_TIMEOUT_MS", 50, minimum=1)
+RATE_LIMIT_REDIS_TIMEOUT_MS = env_int("RATE_LIMIT_REDIS_TIMEOUT_MS", 100, minimum=1)
+RATE_LIMIT_BREAKER_FAILURES = env_int("RATE_LIMIT_BREAKER_FAILURES", 3, minimum=1)
+RATE_LIMIT_BREAKER_COOLDOWN_MS = env_int("RATE_LIMIT_BREAKER_COOLDOWN_MS", 2000, minimum=1)
+
+# Stricter per-IP limits on POSTs to the endpoints open to anyone, which never fail open (they
+# fall back to in-process counting). Windows: second, minute, hour, day. The token endpoint's
+# limit is per IP too, and hosted clients (Claude) refresh from a few shared addresses: size it
+# for every user of such a client together.
+_STRICT_DEFAULT = {
+    "/oauth/register/": {"minute": 10, "day": 100},
+    "/oauth/token/": {"minute": 60},
+    "/accounts/login/": {"minute": 10},
+    "/admin/login/": {"minute": 10},
+}
+
+
+def _strict_limits(raw: str) -> dict[str, dict[str, int]]:
+    """RATE_LIMIT_STRICT as JSON, e.g. {"/oauth/token/": {"minute": 120}}; it replaces the defaults."""
+    import json
+
+    if not raw:
+        return _STRICT_DEFAULT
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"RATE_LIMIT_STRICT must be JSON: {exc}") from exc
+    windows = {"second", "minute", "hour", "day"}
+    if not isinstance(value, dict) or not all(
+        isinstance(path, str)
+        and path.startswith("/")
+        and isinstance(limits, dict)
+        and limits
+        and all(window in windows and type(n) is int and n >= 1 for window, n in limits.items())
+        for path, limits in value.items()
+    ):
+        raise ImproperlyConfigured(
+            'RATE_LIMIT_STRICT must map paths to windows, e.g. {"/oauth/token/": {"minute": 60, "day": 1000}}'
+        )
+    return value
+
+
+RATE_LIMIT_STRICT = _strict_limits(env_str("RATE_LIMIT_STRICT"))

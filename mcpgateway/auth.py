@@ -3,7 +3,8 @@
 Two stages, so that the event loop does only CPU work and the database is
 touched once, in the worker thread that also runs the request:
 `precheck` (header parsing, the base64 peek, JWT signature and claims) and
-`resolve_actor` (revocation, expiry and the user's current state).
+`resolve_actor` (revocation, expiry and the user's current state, and
+OAuth access tokens, which are opaque and live only in the database).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.conf import settings
 from accounts.permissions import Actor
 from apikeys import tokens
 from apikeys.authentication import authenticate_api_key
+from oauth.authentication import OAuthTokenRejected, authenticate_access_token
 
 EXPIRED_DESCRIPTION = "The access token has expired..."
 INVALID_DESCRIPTION = "The access token is invalid."
@@ -65,8 +67,10 @@ def precheck(headers: Mapping[str, str]) -> Credential:
 def resolve_actor(credential: Credential) -> Actor:
     """Database checks, in a worker thread. Raises AuthFailure; DatabaseError propagates (-> 503)."""
     if credential.api_key is None:
-        # OAuth access tokens are accepted once the authorization server exists (the OAuth issue).
-        raise AuthFailure("invalid")
+        try:
+            return authenticate_access_token(credential.token)
+        except OAuthTokenRejected as rejected:
+            raise AuthFailure(rejected.kind) from None
     try:
         return authenticate_api_key(credential.token, credential.api_key)
     except tokens.TokenExpired:

@@ -52,15 +52,20 @@ class Command(BaseCommand):
             "",
             f"  Attention MCP — {org.name} demo",
             f"  MCP endpoint:    {settings.MCP_RESOURCE_URL}",
-            f"  Admin (web):     {base}/admin/",
-            f"  Admin login:     {admin.email if admin else '-'} / {password}",
+            f"  Operators' admin: {base}/admin/",
+            f"  Demo login:      {admin.email if admin else '-'} / {password}"
+            "   (the admin, the web pages and OAuth sign-in)",
+            f"  Web pages:       {base}/account/  (Connected apps, Settings → API keys)",
             f"  Org-level key:   {org_key}",
         ]
         if user_key:
             lines.append(f"  User-level key:  {user_key}   (acts as {admin.email if admin else '-'})")
         lines += [
             "",
-            "  Try it:",
+            "  Connect an MCP client with OAuth (Claude custom connector, MCP Inspector, any SDK client):",
+            f"  give it {settings.MCP_RESOURCE_URL} and no key; it registers itself and opens the sign-in page.",
+            "",
+            "  Or with a key:",
             f'  curl {settings.MCP_RESOURCE_URL} -H "Authorization: Bearer {org_key}" \\',
             '    -H "Content-Type: application/json" --data \'{"jsonrpc":"2.0","id":1,"method":"tools/list"}\'',
             "",
