@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils import timezone
 
-from accounts.errors import NotFound, parse_id
-from accounts.models import Membership, Organization, Role, Team, User
+from accounts.errors import InvalidArgument, NotFound, parse_id
+from accounts.models import Invitation, Membership, Organization, Role, Team, User
 from accounts.permissions import Actor, Via
 from accounts.request_memo import known_org
-from accounts.schemas import Me, MeAuth, MeOrg, MeTeam, MeUser, TeamList, TeamNode, TeamRef
+from accounts.schemas import (
+    InvitationOut,
+    InvitationPage,
+    Me,
+    MeAuth,
+    MeOrg,
+    MeTeam,
+    MeUser,
+    PersonRef,
+    RoleList,
+    RoleOut,
+    RoleRef,
+    TeamDetail,
+    TeamList,
+    TeamMember,
+    TeamMembers,
+    TeamNode,
+    TeamRef,
+    UserOut,
+    UserPage,
+    UserTeam,
+)
+from attention_mcp.pagination import decode_cursor, encode_cursor
 
 
 def actor_for_user(*, user: User, via: Via, scopes: frozenset[str]) -> Actor:
@@ -43,6 +67,13 @@ def access_user(*, actor: Actor, user_id: uuid.UUID | str) -> User:
     user = users_of_org(actor=actor, include_deactivated=True).filter(pk=parse_id("user", user_id)).first()
     if user is None:
         raise NotFound("user", user_id)
+    return user
+
+
+def access_user_by_email(*, actor: Actor, email: str) -> User:
+    user = users_of_org(actor=actor, include_deactivated=True).filter(email__iexact=email.strip()).first()
+    if user is None:
+        raise NotFound("user", email[:254])
     return user
 
 
@@ -110,8 +141,216 @@ def team_tree(*, actor: Actor) -> TeamList:
                 depth=t.path.count("/") - 2,
                 archived=t.archived,
                 member_count=t.member_count,
-                url=f"{settings.WEB_APP_BASE_URL}/teams/{t.pk}",
+                url=team_url(t),
             )
             for t in teams
         ]
     )
+
+
+def team_url(team: Team) -> str:
+    return f"{settings.WEB_APP_BASE_URL}/teams/{team.pk}"
+
+
+def _bad_cursor() -> InvalidArgument:
+    return InvalidArgument("cursor", "The cursor is not one this server issued.")
+
+
+def _email_after(cursor: str | None, *, kind: str) -> str | None:
+    """Where an email-ordered page starts: the last email of the previous page (emails are unique)."""
+    position = decode_cursor(cursor, kind=kind)
+    if position is None:
+        return None
+    email = position.get("e")
+    if not isinstance(email, str):
+        raise _bad_cursor()
+    return email
+
+
+def team_detail(*, actor: Actor, team_id: uuid.UUID | str) -> TeamDetail:
+    """One team of the actor's organisation (read access is org-wide) with its parent and direct sub-teams."""
+    team = access_team(actor=actor, team_id=team_id)
+    parent = Team.objects.filter(pk=team.parent_id).only("id", "name").first() if team.parent_id else None
+    children = Team.objects.filter(parent=team).order_by("name").only("id", "name")
+    return TeamDetail(
+        id=str(team.pk),
+        name=team.name,
+        parent=TeamRef(id=str(parent.pk), name=parent.name) if parent else None,
+        sub_teams=[TeamRef(id=str(c.pk), name=c.name) for c in children],
+        depth=team.path.count("/") - 2,
+        archived=team.archived,
+        member_count=Membership.objects.filter(team=team).count(),
+        created_at=team.created_at.isoformat(),
+        url=team_url(team),
+    )
+
+
+def team_members_page(
+    *, actor: Actor, team_id: uuid.UUID | str, page_size: int = 20, cursor: str | None = None
+) -> TeamMembers:
+    """The direct members of one team of the actor's organisation (deactivated ones included, marked), by email."""
+    team = access_team(actor=actor, team_id=team_id)
+    kind = f"team_members:{team.pk}"
+    after = _email_after(cursor, kind=kind)
+    qs = Membership.objects.filter(team=team).select_related("user").order_by("user__email")
+    if after is not None:
+        qs = qs.filter(user__email__gt=after)
+    roles = Prefetch("user__roles", queryset=Role.objects.filter(org_id=team.org_id).order_by("type"))
+    page = list(qs.prefetch_related(roles)[: page_size + 1])
+    more = len(page) > page_size
+    page = page[:page_size]
+    return TeamMembers(
+        team=TeamRef(id=str(team.pk), name=team.name),
+        members=[
+            TeamMember(
+                id=str(m.user.pk),
+                email=m.user.email,
+                first_name=m.user.first_name,
+                last_name=m.user.last_name,
+                seat_type=m.user.seat_type,
+                roles=[r.type for r in m.user.roles.all()],
+                primary=m.primary,
+                active=m.user.is_active,
+            )
+            for m in page
+        ],
+        next_cursor=encode_cursor({"k": kind, "e": page[-1].user.email}) if more and page else None,
+    )
+
+
+def _with_user_relations(qs: QuerySet[User], org_id: uuid.UUID) -> QuerySet[User]:
+    memberships = Membership.objects.select_related("team").order_by("-primary", "team__name")
+    roles = Role.objects.filter(org_id=org_id).order_by("type")
+    return qs.prefetch_related(Prefetch("roles", queryset=roles), Prefetch("memberships", queryset=memberships))
+
+
+def user_out(user: User) -> UserOut:
+    """The shape every user tool returns (roles and memberships are prefetched by `_with_user_relations`)."""
+    return UserOut(
+        id=str(user.pk),
+        email=user.email,
+        first_name=user.first_name,
+        last_name=user.last_name,
+        seat_type=user.seat_type,
+        bot_name=user.bot_name,
+        deals_enabled=user.deals_enabled,
+        roles=[r.type for r in user.roles.all()],
+        teams=[UserTeam(id=str(m.team.pk), name=m.team.name, primary=m.primary) for m in user.memberships.all()],
+        active=user.is_active,
+        deactivated_at=user.deactivated_at.isoformat() if user.deactivated_at else None,
+    )
+
+
+def user_detail(*, actor: Actor, user_id: uuid.UUID | str) -> UserOut:
+    """One user of the actor's organisation (deactivated included), as the user tools return it."""
+    user = access_user(actor=actor, user_id=user_id)
+    fresh = _with_user_relations(User.objects.filter(pk=user.pk), actor.org_id).get()
+    return user_out(fresh)
+
+
+def users_page(
+    *,
+    actor: Actor,
+    email: str | None = None,
+    user_id: uuid.UUID | str | None = None,
+    team_id: uuid.UUID | str | None = None,
+    include_deactivated: bool = False,
+    page_size: int = 20,
+    cursor: str | None = None,
+) -> UserPage:
+    """The organisation's users (read access is org-wide), by email; `team_id` includes its sub-teams.
+
+    A `user_id` or `team_id` of another organisation is NotFound, as everywhere.
+    """
+    qs = users_of_org(actor=actor, include_deactivated=include_deactivated)
+    if user_id is not None:
+        qs = qs.filter(pk=access_user(actor=actor, user_id=user_id).pk)
+    if team_id is not None:
+        team = access_team(actor=actor, team_id=team_id)
+        qs = qs.filter(memberships__team_id__in=team_subtree_ids(team=team)).distinct()
+    if email is not None:
+        qs = qs.filter(email__iexact=email.strip())
+    after = _email_after(cursor, kind="reps")
+    if after is not None:
+        qs = qs.filter(email__gt=after)
+    page = list(_with_user_relations(qs.order_by("email"), actor.org_id)[: page_size + 1])
+    more = len(page) > page_size
+    page = page[:page_size]
+    return UserPage(
+        reps=[user_out(u) for u in page],
+        next_cursor=encode_cursor({"k": "reps", "e": page[-1].email}) if more and page else None,
+    )
+
+
+def role_list(*, actor: Actor) -> RoleList:
+    """The organisation's roles with their ids (what role_id arguments take)."""
+    active = Q(users__deactivated_at__isnull=True)
+    roles = Role.objects.filter(org_id=actor.org_id).annotate(n=Count("users", filter=active)).order_by("type")
+    return RoleList(roles=[RoleOut(id=str(r.pk), type=r.type, name=r.name, user_count=r.n) for r in roles])
+
+
+def access_invitation(*, actor: Actor, invitation_id: uuid.UUID | str) -> Invitation:
+    invitation = Invitation.objects.filter(org_id=actor.org_id, pk=parse_id("invitation", invitation_id)).first()
+    if invitation is None:
+        raise NotFound("invitation", invitation_id)
+    return invitation
+
+
+def invitation_status(invitation: Invitation, now: datetime | None = None) -> str:
+    if invitation.accepted_at is not None:
+        return "accepted"
+    return "pending" if invitation.expires_at > (now or timezone.now()) else "expired"
+
+
+def invitation_out(invitation: Invitation, now: datetime | None = None) -> InvitationOut:
+    team, role, by = invitation.team, invitation.role, invitation.invited_by
+    return InvitationOut(
+        id=str(invitation.pk),
+        email=invitation.email,
+        team=TeamRef(id=str(team.pk), name=team.name) if team else None,
+        role=RoleRef(id=str(role.pk), type=role.type, name=role.name),
+        seat_type=invitation.seat_type,
+        invited_by=PersonRef(id=str(by.pk), name=by.full_name, email=by.email),
+        status=invitation_status(invitation, now),
+        created_at=invitation.created_at.isoformat(),
+        expires_at=invitation.expires_at.isoformat(),
+        accepted_at=invitation.accepted_at.isoformat() if invitation.accepted_at else None,
+    )
+
+
+def invitations_page(
+    *,
+    actor: Actor,
+    email: str | None = None,
+    team_id: uuid.UUID | str | None = None,
+    page_size: int = 20,
+    cursor: str | None = None,
+) -> InvitationPage:
+    """The organisation's invitations, newest first (read access is org-wide)."""
+    qs = Invitation.objects.filter(org_id=actor.org_id)
+    if email is not None:
+        qs = qs.filter(email__iexact=email.strip())
+    if team_id is not None:
+        qs = qs.filter(team=access_team(actor=actor, team_id=team_id))
+    position = decode_cursor(cursor, kind="invitations")
+    if position is not None:
+        at_raw, id_raw = position.get("c"), position.get("i")
+        try:
+            if not isinstance(at_raw, str) or not isinstance(id_raw, str):
+                raise ValueError
+            at, after_id = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
+            if at.tzinfo is None:
+                raise ValueError
+        except ValueError:
+            raise _bad_cursor() from None
+        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=after_id))
+    rows = qs.select_related("team", "role", "invited_by").order_by("-created_at", "-id")
+    page = list(rows[: page_size + 1])
+    more = len(page) > page_size
+    page = page[:page_size]
+    now = timezone.now()
+    next_cursor = None
+    if more and page:
+        last = page[-1]
+        next_cursor = encode_cursor({"k": "invitations", "c": last.created_at.isoformat(), "i": str(last.pk)})
+    return InvitationPage(invitations=[invitation_out(i, now) for i in page], next_cursor=next_cursor)

@@ -7,16 +7,31 @@ MCP tools, the admin and management commands all call these.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
 
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.errors import Conflict, InvalidArgument, NotFound
-from accounts.models import Membership, Organization, Role, RoleType, Team, User
+from accounts.models import Invitation, Membership, Organization, Role, RoleType, SeatType, Team, User
 from accounts.permissions import Actor
-from accounts.selectors import access_org, access_role, access_team, access_user
+from accounts.selectors import (
+    access_invitation,
+    access_org,
+    access_role,
+    access_team,
+    access_user,
+    access_user_by_email,
+    invitation_status,
+    users_of_org,
+)
 
 ROLE_NAMES = {RoleType.ADMIN: "Admin", RoleType.MANAGER: "Manager", RoleType.SALES_REP: "Sales Rep"}
+INVITATION_LIFETIME = timedelta(days=7)
 
 
 def organization_create(*, name: str, slug: str, email_domains: list[str]) -> Organization:
@@ -34,7 +49,10 @@ def team_display_name(*, org: Organization, name: str) -> str:
     bare = " ".join(name.split()).removeprefix(f"[{org.name}]").strip()
     if not bare:
         raise InvalidArgument("name", "A team name cannot be empty.")
-    return f"[{org.name}] {bare}"
+    display = f"[{org.name}] {bare}"
+    if len(display) > Team._meta.get_field("name").max_length:  # type: ignore[operator]
+        raise InvalidArgument("name", "The team name is too long.")
+    return display
 
 
 def _child_path(parent: Team | None, team_id: uuid.UUID) -> str:
@@ -203,7 +221,22 @@ def user_deactivate(*, actor: Actor, user_id: uuid.UUID | str) -> User:
         _refuse_last_admin(user)
         user.deactivated_at = timezone.now()
         user.save(update_fields=["deactivated_at"])
+        _end_sessions(user)
     return user
+
+
+def _end_sessions(user: User) -> None:
+    """Delete the user's web sessions (the auth backend would refuse them anyway: this also drops their data).
+
+    Sessions are signed blobs with no user column, so the live ones are decoded one by one; deactivation is rare.
+    """
+    user_key = str(user.pk)
+    doomed = [
+        s.session_key
+        for s in Session.objects.filter(expire_date__gt=timezone.now()).iterator(chunk_size=500)
+        if s.get_decoded().get("_auth_user_id") == user_key
+    ]
+    Session.objects.filter(session_key__in=doomed).delete()
 
 
 def user_reactivate(*, actor: Actor, user_id: uuid.UUID | str) -> User:
@@ -214,3 +247,244 @@ def user_reactivate(*, actor: Actor, user_id: uuid.UUID | str) -> User:
         user.deactivated_at = None
         user.save(update_fields=["deactivated_at"])
     return user
+
+
+def _lock_org(actor: Actor) -> None:
+    """Serialise admin-count checks (and invitation uniqueness) per organisation."""
+    Organization.objects.select_for_update().filter(pk=actor.org_id).first()
+
+
+def team_member_add(
+    *,
+    actor: Actor,
+    team_id: uuid.UUID | str,
+    user_id: uuid.UUID | str | None = None,
+    user_email: str | None = None,
+    role_id: uuid.UUID | str | None = None,
+    primary: bool = False,
+) -> Membership:
+    """Admins add a user, named by id or by email, to a team and optionally grant them a role in the same step.
+
+    Every id is checked before anything is written: one foreign or unknown id changes nothing.
+    """
+    actor.require_admin()
+    if (user_id is None) == (user_email is None):
+        raise InvalidArgument("user_id", "Give exactly one of user_id or user_email.")
+    with transaction.atomic():
+        team = access_team(actor=actor, team_id=team_id)
+        if user_id is not None:
+            user = access_user(actor=actor, user_id=user_id)
+        else:
+            assert user_email is not None
+            user = access_user_by_email(actor=actor, email=user_email)
+        role = access_role(actor=actor, role_id=role_id) if role_id is not None else None
+        membership = membership_add(actor=actor, team_id=team.pk, user_id=user.pk, primary=primary)
+        if role is not None:
+            user.roles.add(role)
+    return membership
+
+
+def _clean_name(field: str, value: str, max_length: int) -> str:
+    value = " ".join(value.split())
+    if len(value) > max_length:
+        raise InvalidArgument(field, f"{field} is at most {max_length} characters.")
+    return value
+
+
+def _check_seat_type(seat_type: str) -> str:
+    if seat_type not in SeatType.values:
+        raise InvalidArgument("seat_type", f"seat_type is one of {', '.join(SeatType.values)}.")
+    return seat_type
+
+
+def user_update(
+    *,
+    actor: Actor,
+    user_id: uuid.UUID | str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    role_id: uuid.UUID | str | None = None,
+    seat_type: str | None = None,
+    bot_name: str | None = None,
+    deals_enabled: bool | None = None,
+) -> User:
+    """Admins change a user's profile; None keeps a field. `role_id` replaces all the user's roles with that one,
+    which the organisation's last active admin cannot use to lose the admin role.
+    """
+    actor.require_admin()
+    with transaction.atomic():
+        _lock_org(actor)
+        user = access_user(actor=actor, user_id=user_id)
+        role = access_role(actor=actor, role_id=role_id) if role_id is not None else None
+        changed: list[str] = []
+        if first_name is not None:
+            user.first_name = _clean_name("first_name", first_name, 150)
+            changed.append("first_name")
+        if last_name is not None:
+            user.last_name = _clean_name("last_name", last_name, 150)
+            changed.append("last_name")
+        if bot_name is not None:
+            user.bot_name = _clean_name("bot_name", bot_name, 100)
+            changed.append("bot_name")
+        if seat_type is not None:
+            user.seat_type = _check_seat_type(seat_type)
+            changed.append("seat_type")
+        if deals_enabled is not None:
+            user.deals_enabled = deals_enabled
+            changed.append("deals_enabled")
+        if role is not None:
+            if role.type != RoleType.ADMIN and user.is_active:
+                _refuse_last_admin(user)
+            user.roles.set([role])
+        if changed:
+            user.save(update_fields=changed)
+    return user
+
+
+def user_teams_update(
+    *,
+    actor: Actor,
+    user_id: uuid.UUID | str,
+    teams_to_add: Sequence[tuple[uuid.UUID | str, bool]] = (),
+    team_ids_to_remove: Sequence[uuid.UUID | str] = (),
+) -> User:
+    """Admins add and remove a user's team memberships in one all-or-nothing step.
+
+    `teams_to_add` is (team_id, primary) pairs, at most one primary. Afterwards a user with teams has exactly one
+    primary: the one asked for, else the current one if kept, else their oldest remaining membership. Adding a
+    team the user is already in (only updating primary) and removing one they are not in are no-ops.
+    """
+    actor.require_admin()
+    if sum(1 for _, primary in teams_to_add if primary) > 1:
+        raise InvalidArgument("teams_to_add", "At most one team can be primary.")
+    with transaction.atomic():
+        user = access_user(actor=actor, user_id=user_id)
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        adds = [(access_team(actor=actor, team_id=team_id), primary) for team_id, primary in teams_to_add]
+        removes = [access_team(actor=actor, team_id=team_id) for team_id in team_ids_to_remove]
+        add_ids = [team.pk for team, _ in adds]
+        if len(set(add_ids)) != len(add_ids):
+            raise InvalidArgument("teams_to_add", "A team is listed twice.")
+        if set(add_ids) & {team.pk for team in removes}:
+            raise InvalidArgument("team_ids_to_remove", "A team cannot be both added and removed.")
+        memberships = Membership.objects.filter(user=user)
+        memberships.filter(team__in=removes).delete()
+        for team, _ in adds:
+            Membership.objects.get_or_create(user=user, team=team, defaults={"primary": False})
+        wanted = next((team.pk for team, primary in adds if primary), None)
+        if wanted is None:
+            current = memberships.filter(primary=True).first()
+            oldest = memberships.order_by("created_at", "team__name").first()
+            wanted = current.team_id if current else (oldest.team_id if oldest else None)
+        if wanted is not None:
+            memberships.filter(primary=True).exclude(team_id=wanted).update(primary=False)
+            memberships.filter(team_id=wanted).update(primary=True)
+    return user
+
+
+def _clean_email(email: str) -> str:
+    email = email.strip().lower()
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise InvalidArgument("email", "email is not a valid email address.") from None
+    return email
+
+
+def invitation_create(
+    *,
+    actor: Actor,
+    email: str,
+    team_id: uuid.UUID | str | None = None,
+    role_id: uuid.UUID | str | None = None,
+    seat_type: str = SeatType.RECORDING,
+) -> Invitation:
+    """Admins who are people (not org-level keys) invite someone; the invitation names them as the inviter.
+
+    The role defaults to the organisation's sales rep role. Refused (conflict) for an email that already has an
+    account in the organisation or a pending invitation.
+    """
+    actor.require_admin()
+    inviter_id = actor.require_user()
+    email = _clean_email(email)
+    seat_type = _check_seat_type(seat_type)
+    with transaction.atomic():
+        _lock_org(actor)
+        team = access_team(actor=actor, team_id=team_id) if team_id is not None else None
+        if role_id is not None:
+            role = access_role(actor=actor, role_id=role_id)
+        else:
+            role = Role.objects.get(org_id=actor.org_id, type=RoleType.SALES_REP)
+        inviter = access_user(actor=actor, user_id=inviter_id)
+        if users_of_org(actor=actor, include_deactivated=True).filter(email__iexact=email).exists():
+            raise Conflict("This person already has an account in the organisation.", field="email")
+        now = timezone.now()
+        pending = Invitation.objects.filter(
+            org_id=actor.org_id, email__iexact=email, accepted_at__isnull=True, expires_at__gt=now
+        ).first()
+        if pending is not None:
+            raise Conflict(
+                "A pending invitation for this email exists: change or resend it with update_invitation.",
+                field="email",
+                invitation_id=str(pending.pk),
+            )
+        return Invitation.objects.create(
+            org_id=actor.org_id,
+            email=email,
+            team=team,
+            role=role,
+            seat_type=seat_type,
+            invited_by=inviter,
+            created_at=now,
+            expires_at=now + INVITATION_LIFETIME,
+        )
+
+
+def invitation_update(
+    *,
+    actor: Actor,
+    invitation_id: uuid.UUID | str,
+    team_id: uuid.UUID | str | None = None,
+    role_id: uuid.UUID | str | None = None,
+    seat_type: str | None = None,
+    resend: bool = False,
+) -> Invitation:
+    """Admins who are people change a not-yet-accepted invitation (None keeps a field).
+
+    `resend` sends it again: a fresh expiry from now, and the resending admin becomes the inviter it names.
+    """
+    actor.require_admin()
+    user_id = actor.require_user()
+    with transaction.atomic():
+        invitation = access_invitation(actor=actor, invitation_id=invitation_id)
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        team = access_team(actor=actor, team_id=team_id) if team_id is not None else None
+        role = access_role(actor=actor, role_id=role_id) if role_id is not None else None
+        if seat_type is not None:
+            invitation.seat_type = _check_seat_type(seat_type)
+        if invitation_status(invitation) == "accepted":
+            raise Conflict("This invitation was already accepted.")
+        if team is not None:
+            invitation.team = team
+        if role is not None:
+            invitation.role = role
+        if resend:
+            invitation.invited_by = access_user(actor=actor, user_id=user_id)
+            invitation.expires_at = timezone.now() + INVITATION_LIFETIME
+        invitation.save()
+    return invitation
+
+
+def invitation_delete(*, actor: Actor, invitation_id: uuid.UUID | str) -> Invitation:
+    """Admins who are people withdraw an invitation that was not accepted (the row is deleted; it cannot be used)."""
+    actor.require_admin()
+    actor.require_user()
+    with transaction.atomic():
+        invitation = access_invitation(actor=actor, invitation_id=invitation_id)
+        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        if invitation.accepted_at is not None:
+            raise Conflict("This invitation was already accepted: deactivate the user with delete_user instead.")
+        invitation_pk = invitation.pk
+        invitation.delete()
+        invitation.pk = invitation_pk  # Django clears it on delete; callers still report which one went
+    return invitation

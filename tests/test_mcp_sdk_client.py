@@ -20,6 +20,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from accounts.models import Role
+from accounts.services import team_create
 from calls.models import Call, Participant, TranscriptSegment
 from mcpgateway import registry
 from tests.support.mcp import (
@@ -56,6 +58,22 @@ def call_id(shared_org: McpOrg, django_db_blocker: Any) -> str:
     return str(call.pk)
 
 
+@pytest.fixture(scope="module")
+def sdk_objects(shared_org: McpOrg, django_db_blocker: Any) -> dict[str, str]:
+    """Objects of the shared organisation that the write tools may change in every mode (never the admin or rep)."""
+    with django_db_blocker.unblock():
+        target = shared_org.add_user("sdk_target", "sales_rep", ("support",))
+        team = team_create(actor=shared_org.system, name="SDK playground")
+        sales_rep = Role.objects.get(org=shared_org.org, type="sales_rep")
+    return {
+        "user": str(target.pk),
+        "team": str(team.pk),
+        "support": str(shared_org.teams["support"].pk),
+        "sales_rep": str(sales_rep.pk),
+        "domain": shared_org.domain,
+    }
+
+
 def run(make: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(asyncio.wait_for(make(), timeout=30))
 
@@ -65,9 +83,32 @@ def connect(url: str, token: str, mode: str) -> Client:
     return Client(streamable_http_client(url, http_client=http), mode=mode)
 
 
-def arguments_for(call_id: str) -> dict[str, dict[str, Any]]:
-    """Valid arguments for every tool of this issue; a tool added later must be given some here."""
+def arguments_for(call_id: str, objects: dict[str, str], mode: str) -> dict[str, dict[str, Any]]:
+    """Valid arguments for every tool of this issue; a tool added later must be given some here.
+
+    Each mode runs them all again on the same objects: writes are repeatable (idempotent, or names made per mode).
+    """
+    user, team = objects["user"], objects["team"]
+    tag = mode.replace("-", "")
     return {
+        "get_team": {"id": team},
+        "get_team_members": {"id": team, "page_size": 5},
+        "create_team": {"name": f"SDK team {tag}", "parent_team_id": team},
+        "update_team": {"team_id": team, "name": "SDK playground"},
+        "archive_team": {"team_id": team, "archived": True},
+        "change_team_parent": {"team_id": team},
+        "add_team_member": {"team_id": team, "user_id": user, "role_id": objects["sales_rep"]},
+        # remove_team_member runs after add_team_member (see DEFERRED)
+        "list_reps": {"page_size": 5, "include_deleted": True},
+        "list_roles": {},
+        "update_user": {"user_id": user, "first_name": "Sid", "seat_type": "listener"},
+        "update_user_teams": {"user_id": user, "teams_to_add": [{"team_id": objects["support"], "primary": True}]},
+        "manage_user_role": {"action": "set", "user_id": user, "role_id": objects["sales_rep"]},
+        "delete_user": {"user_id": user},
+        "reactivate_user": {"user_id": user},
+        "list_invitations": {"page_size": 5},
+        "invite_user": {"email": f"sdk-{tag}@{objects['domain']}", "team_id": team},
+        # update_invitation and delete_invitation get the id of the invitation invite_user just made
         "get_me": {},
         "list_teams": {},
         "search_calls": {"query": "pricing", "page_size": 5},
@@ -79,7 +120,11 @@ def arguments_for(call_id: str) -> dict[str, dict[str, Any]]:
     }
 
 
-async def _exercise(url: str, token: str, mode: str, call_id: str) -> dict[str, Any]:
+# Tools whose arguments come from another tool's result: called after all the others, in this order.
+DEFERRED = ("remove_team_member", "update_invitation", "delete_invitation", "delete_api_key")
+
+
+async def _exercise(url: str, token: str, mode: str, call_id: str, objects: dict[str, str]) -> dict[str, Any]:
     report: dict[str, Any] = {"results": {}}
     async with connect(url, token, mode) as client:
         report["version"] = client.protocol_version
@@ -87,21 +132,31 @@ async def _exercise(url: str, token: str, mode: str, call_id: str) -> dict[str, 
         report["tools_capability"] = client.server_capabilities.tools
         listing = await client.list_tools()
         report["tools"] = {tool.name: tool for tool in listing.tools}
-        args = arguments_for(call_id)
+        args = arguments_for(call_id, objects, mode)
         for name in report["tools"]:
-            if name == "delete_api_key":
+            if name in DEFERRED:
                 continue
             assert name in args, f"no arguments for tool {name}: add them to arguments_for()"
             report["results"][name] = await client.call_tool(name, args[name])
-        created = report["results"]["create_api_key"].structured_content
-        report["results"]["delete_api_key"] = await client.call_tool("delete_api_key", {"api_key_id": created["id"]})
+        results = report["results"]
+        invitation = results["invite_user"].structured_content["id"]
+        deferred = {
+            "remove_team_member": {"team_id": objects["team"], "user_id": objects["user"]},
+            "update_invitation": {"invitation_id": invitation, "seat_type": "listener", "resend": True},
+            "delete_invitation": {"invitation_id": invitation},
+            "delete_api_key": {"api_key_id": results["create_api_key"].structured_content["id"]},
+        }
+        for name in DEFERRED:
+            results[name] = await client.call_tool(name, deferred[name])
         report["unknown_argument"] = await client.call_tool("get_me", {"nope": 1})
     return report
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_sdk_client_lists_and_calls_every_tool(mcp_url: str, shared_org: McpOrg, call_id: str, mode: str) -> None:
-    report = run(lambda: _exercise(mcp_url, shared_org.admin_key, mode, call_id))
+def test_sdk_client_lists_and_calls_every_tool(
+    mcp_url: str, shared_org: McpOrg, call_id: str, sdk_objects: dict[str, str], mode: str
+) -> None:
+    report = run(lambda: _exercise(mcp_url, shared_org.admin_key, mode, call_id, sdk_objects))
     assert report["version"] == EXPECTED_VERSION[mode]
     if mode != MODERN:  # a pinned version adopts a synthesized discovery result: nothing learnt from the server
         assert report["tools_capability"] is not None
@@ -126,6 +181,11 @@ def test_sdk_client_lists_and_calls_every_tool(mcp_url: str, shared_org: McpOrg,
     created = results["create_api_key"].structured_content
     assert created["token"]
     assert results["delete_api_key"].structured_content["id"] == created["id"]
+    assert results["get_team"].structured_content["id"] == sdk_objects["team"]
+    assert results["reactivate_user"].structured_content["active"] is True
+    assert results["remove_team_member"].structured_content["team"]["id"] == sdk_objects["team"]
+    assert results["update_invitation"].structured_content["seat_type"] == "listener"
+    assert results["delete_invitation"].structured_content["deleted"] is True
     # The key made and deleted through the SDK is dead.
     assert post(mcp_url, created["token"], request("ping")).status_code == 401
     # Validation failures are tool errors, not protocol errors, in every mode.
