@@ -35,7 +35,7 @@ from accounts.schemas import (
     UserPage,
     UserTeam,
 )
-from attention_mcp.pagination import decode_cursor, encode_cursor
+from attention_mcp.pagination import decode_cursor, decode_time_id_cursor, encode_cursor
 
 
 def actor_for_user(*, user: User, via: Via, scopes: frozenset[str]) -> Actor:
@@ -332,17 +332,9 @@ def invitations_page(
         qs = qs.filter(email__iexact=email.strip())
     if team_id is not None:
         qs = qs.filter(team=access_team(actor=actor, team_id=team_id))
-    position = decode_cursor(cursor, kind="invitations")
+    position = decode_time_id_cursor(cursor, kind="invitations", time_key="c")
     if position is not None:
-        at_raw, id_raw = position.get("c"), position.get("i")
-        try:
-            if not isinstance(at_raw, str) or not isinstance(id_raw, str):
-                raise ValueError
-            at, after_id = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
-            if at.tzinfo is None:
-                raise ValueError
-        except ValueError:
-            raise _bad_cursor() from None
+        at, after_id = position
         qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=after_id))
     rows = qs.select_related("team", "role", "invited_by").order_by("-created_at", "-id")
     page = list(rows[: page_size + 1])

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
+from datetime import datetime
 from typing import Any
 
 from accounts.errors import InvalidArgument
@@ -30,3 +32,20 @@ def decode_cursor(cursor: str | None, *, kind: str) -> dict[str, Any] | None:
     if not isinstance(data, dict) or data.get("k") != kind:
         raise InvalidArgument("cursor", "The cursor belongs to a different listing.")
     return data
+
+
+def decode_time_id_cursor(cursor: str | None, *, kind: str, time_key: str) -> tuple[datetime, uuid.UUID] | None:
+    """The (aware timestamp, id) position of a keyset cursor whose time sits under `time_key` and id under "i"."""
+    position = decode_cursor(cursor, kind=kind)
+    if position is None:
+        return None
+    at_raw, id_raw = position.get(time_key), position.get("i")
+    try:
+        if not isinstance(at_raw, str) or not isinstance(id_raw, str):
+            raise ValueError
+        at, after_id = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
+        if at.tzinfo is None:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
+    return at, after_id

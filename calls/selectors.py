@@ -16,7 +16,7 @@ from accounts.errors import InvalidArgument, NotFound, parse_id
 from accounts.models import Membership, User
 from accounts.permissions import Actor
 from accounts.selectors import access_team
-from attention_mcp.pagination import decode_cursor, encode_cursor
+from attention_mcp.pagination import decode_cursor, decode_time_id_cursor, encode_cursor
 from calls.models import (
     Call,
     CallLabel,
@@ -242,17 +242,9 @@ def call_search(
         qs = qs.filter(is_internal=False)
 
     descending = sort != "date_asc"
-    position = decode_cursor(cursor, kind=f"calls:{sort}")
+    position = decode_time_id_cursor(cursor, kind=f"calls:{sort}", time_key="s")
     if position is not None:
-        at_raw, id_raw = position.get("s"), position.get("i")
-        try:
-            if not isinstance(at_raw, str) or not isinstance(id_raw, str):
-                raise ValueError
-            at, after_id = datetime.fromisoformat(at_raw), uuid.UUID(id_raw)
-            if at.tzinfo is None:
-                raise ValueError
-        except ValueError:
-            raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
+        at, after_id = position
         if descending:
             qs = qs.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=after_id))
         else:

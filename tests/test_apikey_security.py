@@ -13,7 +13,6 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from apikeys.authentication import authenticate_api_key
 from apikeys.keyring import keyring
 from apikeys.models import ApiKey
 from mcpgateway import auth
-from tests.support.live import free_port, server_log, start_daphne
+from tests.support.live import free_port, server_log, start_daphne, stop_daphne
 from tests.support.mcp import (
     INVALID_BODY,
     McpOrg,
@@ -636,12 +635,7 @@ def test_key_store_unreachable_is_503_and_logs_never_hold_the_token(mcp_url: str
         assert bad.status_code == 401
         assert bad.json() == INVALID_BODY
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_daphne(proc)
     log = server_log(proc)
     assert "database" in log.lower()  # the failure was logged ...
     assert token not in log  # ... without the credential

@@ -11,7 +11,6 @@ token then fails" can be shown without a long sleep.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -28,7 +27,7 @@ from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull,
 
 from accounts.models import User
 from oauth.models import Application, Connection
-from tests.support.live import free_port, server_log, start_daphne
+from tests.support.live import free_port, server_log, start_daphne, stop_daphne
 from tests.support.mcp import McpOrg, committed, make_org
 from tests.support.oauth import REDIRECT_URI, browser_client, forms_of, open_consent, post_form, refresh
 
@@ -43,11 +42,7 @@ def server(django_db_setup: None, django_db_blocker: Any) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_daphne(proc)
         print(server_log(proc)[-3000:])
         # What the server and committed() wrote is not rolled back: leave an empty database behind.
         with django_db_blocker.unblock():

@@ -75,6 +75,16 @@ def start_daphne(port: int, extra_env: dict[str, str] | None = None) -> subproce
 _logs: dict[int, Any] = {}
 
 
+def stop_daphne(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate politely, then kill; the log stays readable with `server_log`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def server_log(proc: subprocess.Popen[bytes]) -> str:
     """Everything the server wrote to stderr so far."""
     log = _logs.get(proc.pid)
@@ -92,11 +102,7 @@ def live_server_url(django_db_setup: None, django_db_blocker: object) -> Iterato
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_daphne(proc)
 
 
 @pytest.fixture
