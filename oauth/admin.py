@@ -15,6 +15,7 @@ from oauth2_provider import admin as dot_admin
 from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 
 from oauth.models import Application, Connection
+from oauth.services import disconnect
 
 HIDDEN = "(hidden)"
 
@@ -84,8 +85,6 @@ class ConnectionAdmin(admin.ModelAdmin[Connection]):
 
     @admin.action(description="Disconnect: revoke every token of these clients for these people")
     def disconnect(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        from oauth.views import disconnect
-
         count = 0
         for connection in queryset.select_related("user", "application"):
             disconnect(connection.user, connection.application)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from accounts.permissions import ALL_SCOPES, Actor
+from accounts.selectors import actor_for_user
 from oauth.models import Connection
 
 # Connection.last_used_at is written at most this often per person and client.
@@ -55,7 +56,6 @@ def authenticate_access_token(token: str) -> Actor:
     now = timezone.now()
     if row.expires <= now:
         raise OAuthTokenRejected("expired")
-    role_types = frozenset(user.roles.filter(org_id=user.org_id).values_list("type", flat=True))
     last = row.connection_last_used
     if row.connection_id is None:
         Connection.objects.get_or_create(
@@ -63,4 +63,4 @@ def authenticate_access_token(token: str) -> Actor:
         )
     elif last is None or last < now - LAST_USED_RESOLUTION:
         Connection.objects.filter(pk=row.connection_id).update(last_used_at=now)
-    return Actor(org_id=user.org_id, user_id=user.pk, roles=role_types, scopes=scopes, via="oauth")
+    return actor_for_user(user=user, via="oauth", scopes=scopes)

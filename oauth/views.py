@@ -17,16 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 from oauth2_provider.exceptions import OAuthToolkitError
 from oauth2_provider.http import OAuth2ResponseRedirect
-from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
 from oauth2_provider.oauth2_backends import _add_iss_to_redirect
 from oauth2_provider.scopes import get_scopes_backend
 from oauth2_provider.settings import oauth2_settings
@@ -42,6 +39,8 @@ from accounts.models import User
 from attention_mcp import web
 from attention_mcp.web import strict_page
 from oauth.models import Application, Connection, redirect_uri_problem
+from oauth.selectors import connected_apps_for
+from oauth.services import disconnect
 from oauth.validators import resources_for_request
 
 PENDING_KEY = "oauth_pending"
@@ -356,47 +355,6 @@ class McpRegistrationManagementView(DynamicClientRegistrationManagementView):  #
 
 
 # --- Connected apps -----------------------------------------------------------
-
-
-def connected_apps_for(user: User) -> list[dict[str, Any]]:
-    """Each client the person has authorised and still holds a token for, with scopes and last use."""
-    now = timezone.now()
-    AccessToken = get_access_token_model()
-    RefreshToken = get_refresh_token_model()
-    scopes: dict[int, set[str]] = {}
-    for app_id, scope in AccessToken.objects.filter(user=user, expires__gt=now, application__isnull=False).values_list(
-        "application_id", "scope"
-    ):
-        scopes.setdefault(app_id, set()).update(scope.split())
-    for app_id, scope in RefreshToken.objects.filter(user=user, revoked__isnull=True).values_list(
-        "application_id", "access_token__scope"
-    ):
-        scopes.setdefault(app_id, set()).update((scope or "").split())
-    connections = {c.application_id: c for c in Connection.objects.filter(user=user, application_id__in=scopes)}
-    descriptions = get_scopes_backend().get_all_scopes()
-    apps = []
-    for application in Application.objects.filter(pk__in=scopes).order_by("name", "pk"):
-        connection = connections.get(application.pk)
-        apps.append(
-            {
-                "application": application,
-                "scopes": [(s, descriptions.get(s, s)) for s in sorted(scopes[application.pk]) if s in descriptions],
-                "authorised_at": connection.created_at if connection else None,
-                "last_used_at": connection.last_used_at if connection else None,
-            }
-        )
-    return apps
-
-
-def disconnect(user: User, application: Application) -> None:
-    """Revoke every access and refresh token (and pending code) of this client for this person, at once."""
-    with transaction.atomic():
-        get_refresh_token_model().objects.filter(user=user, application=application, revoked__isnull=True).update(
-            revoked=timezone.now()
-        )
-        get_access_token_model().objects.filter(user=user, application=application).delete()
-        get_grant_model().objects.filter(user=user, application=application).delete()
-        Connection.objects.filter(user=user, application=application).delete()
 
 
 @login_required
