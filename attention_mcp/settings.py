@@ -92,6 +92,11 @@ INSTALLED_APPS = [
     "oauth",
     "mcpgateway",
     "ratelimit",
+    "analysis",
+    "scorecards",
+    "deals",
+    "forecasting",
+    "agent",
 ]
 
 MIDDLEWARE = [
@@ -278,7 +283,16 @@ SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W006", "oauth2_provider.W008"]
 
 # --- /mcp ---------------------------------------------------------------
 # Modules whose @tool functions make up the MCP tool catalog.
-MCP_TOOL_MODULES = ["accounts.mcp_tools", "calls.mcp_tools", "apikeys.mcp_tools"]
+MCP_TOOL_MODULES = [
+    "accounts.mcp_tools",
+    "calls.mcp_tools",
+    "apikeys.mcp_tools",
+    "analysis.mcp_tools",
+    "scorecards.mcp_tools",
+    "deals.mcp_tools",
+    "forecasting.mcp_tools",
+    "agent.mcp_tools",
+]
 MCP_MAX_BODY_BYTES = env_int("MCP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Threads that run authentication and tools; each keeps its own database connection open.
 MCP_WORKER_THREADS = env_int("MCP_WORKER_THREADS", 8, minimum=1)
