@@ -288,6 +288,8 @@ class Snippet(models.Model):
     in_library = models.BooleanField(default=False)
     library_folder_path = models.CharField(max_length=500, blank=True)
     my_library = models.BooleanField(default=False)
+    # Tell the owner when someone watches the snippet.
+    notify_views = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
