@@ -222,7 +222,27 @@ def user_deactivate(*, actor: Actor, user_id: uuid.UUID | str) -> User:
         user.deactivated_at = timezone.now()
         user.save(update_fields=["deactivated_at"])
         _end_sessions(user)
+        _end_credentials(user)
     return user
+
+
+def _end_credentials(user: User) -> None:
+    """Revoke the user's API keys and delete their OAuth tokens, grants and connections.
+
+    Authentication already refuses a deactivated user's credentials; ending them as well means a later
+    reactivation starts clean instead of bringing old keys and tokens back to life.
+    """
+    # Imported here: those apps depend on accounts, not the other way round.
+    from oauth2_provider.models import get_access_token_model, get_grant_model, get_refresh_token_model
+
+    from apikeys.models import ApiKey
+    from oauth.models import Connection
+
+    ApiKey.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    get_refresh_token_model().objects.filter(user=user).delete()
+    get_access_token_model().objects.filter(user=user).delete()
+    get_grant_model().objects.filter(user=user).delete()
+    Connection.objects.filter(user=user).delete()
 
 
 def _end_sessions(user: User) -> None:
@@ -240,7 +260,7 @@ def _end_sessions(user: User) -> None:
 
 
 def user_reactivate(*, actor: Actor, user_id: uuid.UUID | str) -> User:
-    """Admins restore a deactivated user."""
+    """Admins restore a deactivated user; the keys and OAuth grants deactivation ended stay ended."""
     actor.require_admin()
     user = access_user(actor=actor, user_id=user_id)
     if not user.is_active:

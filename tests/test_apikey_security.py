@@ -495,8 +495,10 @@ def test_deactivating_the_user_kills_their_user_key_on_the_next_request(
     committed(user_deactivate, actor=o.system, user_id=o.rep.pk)
     assert_invalid_token(post(mcp_url, o.rep_key, PING), live_server_url)
     assert post(mcp_url, o.org_key, PING).status_code == 200  # the org's own key is unaffected
+    # The key died with the deactivation (TOOLS.md): bringing the person back does not bring it back.
     committed(user_reactivate, actor=o.system, user_id=o.rep.pk)
-    assert post(mcp_url, o.rep_key, PING).status_code == 200
+    assert_invalid_token(post(mcp_url, o.rep_key, PING), live_server_url)
+    assert committed(lambda: ApiKey.objects.get(user=o.rep).revoked_at) is not None
 
 
 def test_moving_the_user_to_another_organisation_kills_their_user_key(

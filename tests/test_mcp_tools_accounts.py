@@ -1001,10 +1001,11 @@ def test_delete_user_ends_their_user_level_key_on_the_next_request(
     deleted = tool_ok(mcp_url, fresh_org.admin_key, "delete_user", {"user_id": str(fresh_org.rep.pk)})
     assert deleted["active"] is False
     assert_invalid_token(post(mcp_url, fresh_org.rep_key, request("ping")), live_server_url)
-    # An org key cannot do it (user-level only); the admin brings the rep back and the key works again.
+    # An org key cannot do it (user-level only); the admin brings the rep back, but the key stays dead
+    # ("its keys, OAuth grants and sessions die", TOOLS.md): reactivation must not revive old credentials.
     assert tool_error(mcp_url, fresh_org.org_key, "delete_user", {"user_id": str(fresh_org.admin.pk)})["error"] == (
         "user_required"
     )
     tool_ok(mcp_url, fresh_org.org_key, "reactivate_user", {"user_id": str(fresh_org.rep.pk)})
-    assert tool_ok(mcp_url, fresh_org.rep_key, "get_me")["user"]["id"] == str(fresh_org.rep.pk)
     assert committed(lambda: User.objects.get(pk=fresh_org.rep.pk).is_active) is True
+    assert_invalid_token(post(mcp_url, fresh_org.rep_key, request("ping")), live_server_url)
