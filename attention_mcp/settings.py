@@ -296,6 +296,10 @@ MCP_TOOL_MODULES = [
 MCP_MAX_BODY_BYTES = env_int("MCP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Threads that run authentication and tools; each keeps its own database connection open.
 MCP_WORKER_THREADS = env_int("MCP_WORKER_THREADS", 8, minimum=1)
+# The super agent (agent/conf.py): how long send_super_agent_message waits before answering "processing", and
+# the in-process worker threads that run its jobs (0: only `manage.py run_agent_worker` processes run them).
+AGENT_SEND_WAIT_SECONDS = env_int("AGENT_SEND_WAIT_SECONDS", 15, minimum=0)
+AGENT_WORKER_THREADS = env_int("AGENT_WORKER_THREADS", 2, minimum=0)
 # Browser origins allowed to call /mcp (DNS-rebinding protection); ":*" allows any port.
 # Server-side clients (Claude, the Messages API) send no Origin and are unaffected.
 MCP_ALLOWED_ORIGINS = env_list(

@@ -171,7 +171,8 @@ def call_tool(spec: ToolSpec, actor: Actor, arguments: dict[str, Any]) -> dict[s
     """Run one tool for one actor: a CallToolResult dict, failures as `isError` results (sync: a worker thread)."""
     try:
         actor.require_scope(spec.scope)
-        if spec.user_required and actor.via == "org_key":
+        # Any credential bound to no person (org-level keys, operators, system jobs) cannot act as one.
+        if spec.user_required and actor.user_id is None:
             raise PermissionDenied(
                 "user_required",
                 "This tool acts as a person: use an OAuth login or a user-level API key, not an org-level key.",
