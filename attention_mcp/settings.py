@@ -300,6 +300,9 @@ MCP_WORKER_THREADS = env_int("MCP_WORKER_THREADS", 8, minimum=1)
 # the in-process worker threads that run its jobs (0: only `manage.py run_agent_worker` processes run them).
 AGENT_SEND_WAIT_SECONDS = env_int("AGENT_SEND_WAIT_SECONDS", 15, minimum=0)
 AGENT_WORKER_THREADS = env_int("AGENT_WORKER_THREADS", 2, minimum=0)
+# ask_attention's optional language-model backend (analysis/backends.py); without a key it stays extractive.
+ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
+ANTHROPIC_MODEL = env_str("ANTHROPIC_MODEL", "claude-haiku-4-5")
 # Browser origins allowed to call /mcp (DNS-rebinding protection); ":*" allows any port.
 # Server-side clients (Claude, the Messages API) send no Origin and are unaffected.
 MCP_ALLOWED_ORIGINS = env_list(
