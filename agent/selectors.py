@@ -19,6 +19,7 @@ from agent.models import AgentJob
 from agent.schemas import MessageOut, Reference, SessionHistory, SessionList, SessionOut, SessionStatus
 from attention_mcp.pagination import decode_time_id_cursor, encode_cursor
 from calls.models import AgentRole, AgentStatus, SuperAgentMessage, SuperAgentSession
+from calls.selectors import calls_visible_to
 
 
 def sessions_of(*, actor: Actor) -> QuerySet[SuperAgentSession]:
@@ -55,6 +56,14 @@ def _status(value: str) -> SessionStatus:
     return "idle"
 
 
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _references(raw: Any) -> list[Reference]:
     """Stored references, read defensively: rows written by older code or by hand must not break the history."""
     out: list[Reference] = []
@@ -72,12 +81,16 @@ def _references(raw: Any) -> list[Reference]:
     return out
 
 
-def message_out(message: SuperAgentMessage) -> MessageOut:
+def message_out(message: SuperAgentMessage, visible: set[str] | None = None) -> MessageOut:
+    """`visible`: the call ids the reader may see now; references to any other call are left out."""
+    references = _references(message.references) if message.role == AgentRole.ASSISTANT else []
+    if visible is not None:
+        references = [r for r in references if r.call_id in visible]
     return MessageOut(
         id=str(message.pk),
         role="assistant" if message.role == AgentRole.ASSISTANT else "user",
         content=message.content,
-        references=_references(message.references) if message.role == AgentRole.ASSISTANT else [],
+        references=references,
         created_at=message.created_at.isoformat(),
     )
 
@@ -147,6 +160,15 @@ def session_history(
             .values_list("role", flat=True)
             .first()
         )
+    # References were right when the answer was written; a call made private or archived-and-hidden since,
+    # or a role lost, must not stay reachable through an old answer.
+    cited = {r.call_id for m in newest_first for r in _references(m.references)}
+    visible = {
+        str(pk)
+        for pk in calls_visible_to(actor=actor, include_archived=True)
+        .filter(pk__in=[parse_id("call", c) for c in cited if _is_uuid(c)])
+        .values_list("pk", flat=True)
+    }
     status = _status(session.status)
     if status == "processing" and not connection.in_atomic_block:
         # A poller keeps the work going: after a restart this process may be the only one left with workers.
@@ -158,7 +180,7 @@ def session_history(
         title=session.title,
         status=status,
         done=status != "processing" and last_role != AgentRole.USER,
-        messages=[message_out(m) for m in reversed(newest_first)],
+        messages=[message_out(m, visible) for m in reversed(newest_first)],
         next_cursor=next_cursor,
     )
 

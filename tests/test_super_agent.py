@@ -418,21 +418,41 @@ def test_history_refuses_a_cursor_of_another_session_or_listing(world: World) ->
         assert (body["error"], body["field"]) == ("invalid_argument", "page_size")
 
 
-def test_history_reads_hand_made_references_defensively(world: World) -> None:
-    session = SuperAgentSession.objects.create(org=world.a.org, user=world.a.users["rep_sales"], title="Seeded")
+def test_history_reads_hand_made_references_defensively_and_shows_only_calls_visible_now(world: World) -> None:
+    a = world.a
+    mine, hidden = str(a.calls["rep_sales_public"].pk), str(a.calls["private_owner_private"].pk)
+    session = SuperAgentSession.objects.create(org=a.org, user=a.users["rep_sales"], title="Seeded")
     SuperAgentMessage.objects.create(session=session, role="user", content="Q")
     SuperAgentMessage.objects.create(
         session=session,
         role="assistant",
         content="A",
-        references=[{"call_id": "c1", "title": "T", "start_s": 12}, "junk", {"title": "no id"}, {"call_id": "c2"}],
+        references=[
+            {"call_id": mine, "title": "T", "start_s": 12},
+            "junk",
+            {"title": "no id"},
+            {"call_id": "c2"},
+            {"call_id": hidden, "title": "private"},
+            {"call_id": str(world.b.calls["rep_sales_public"].pk)},
+        ],
     )
-    body = history(actor(world.a.users["rep_sales"]), str(session.pk))
+    body = history(actor(a.users["rep_sales"]), str(session.pk))
     assert body["done"] is True
-    assert body["messages"][1]["references"] == [
-        {"call_id": "c1", "title": "T", "start_s": 12.0},
-        {"call_id": "c2", "title": "", "start_s": None},
-    ]
+    assert body["messages"][1]["references"] == [{"call_id": mine, "title": "T", "start_s": 12.0}]
+
+
+def test_a_reference_to_a_call_made_private_since_the_answer_disappears_from_the_history(world: World) -> None:
+    a = world.a
+    teammate_call = a.calls["listener_public"]
+    session = SuperAgentSession.objects.create(org=a.org, user=a.users["rep_sales"], title="Seeded")
+    SuperAgentMessage.objects.create(session=session, role="user", content="Q")
+    SuperAgentMessage.objects.create(
+        session=session, role="assistant", content="A", references=[{"call_id": str(teammate_call.pk), "title": "T"}]
+    )
+    rep = actor(a.users["rep_sales"])
+    assert [r["call_id"] for r in history(rep, str(session.pk))["messages"][1]["references"]] == [str(teammate_call.pk)]
+    Call.objects.filter(pk=teammate_call.pk).update(private=True)
+    assert history(rep, str(session.pk))["messages"][1]["references"] == []
 
 
 # --- rename and delete ---------------------------------------------------------------------------------------------
