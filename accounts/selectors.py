@@ -103,6 +103,12 @@ def team_subtree_ids(*, team: Team) -> QuerySet[Team, uuid.UUID]:
     return Team.objects.filter(org_id=team.org_id, path__startswith=team.path).values_list("id", flat=True)
 
 
+def team_path_and_above(path: str) -> list[str]:
+    """The materialised paths of a team and of every team above it ("/a/b/" -> ["/a/", "/a/b/"])."""
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
+
+
 def me(*, actor: Actor) -> Me:
     """Who the actor is: person (if any), organisation, roles, teams and credential."""
     org = access_org(actor=actor)

@@ -1,7 +1,8 @@
 """The operators' admin for calls, transcripts, labels, scorecards, snippets, deals and agent sessions.
 
-Calls are changed only through calls.services (title, privacy, archiving);
-everything else the admin can write has no service yet and saves plainly.
+Calls are changed only through calls.services (title, privacy, archiving), and
+so are call labels, new snippets and deletions of snippets and label categories.
+Everything else the admin can write has no service yet and saves plainly.
 The tables that grow with every call (calls, participants, segments) avoid
 counting and joining in their lists: no full result count, no per-row counts,
 orderings that need no join.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -27,6 +28,7 @@ from accounts.admin import (
     StackedInline,
     TabularInline,
     add_domain_error,
+    adopt,
     dry_run,
     operator_actor,
     report_outcome,
@@ -50,7 +52,14 @@ from calls.models import (
     SuperAgentSession,
     TranscriptSegment,
 )
-from calls.services import call_archive, call_update
+from calls.services import (
+    call_archive,
+    call_labels_change,
+    call_update,
+    label_delete,
+    snippet_create,
+    snippet_delete,
+)
 
 PREVIEW_SEGMENTS = 20
 
@@ -117,9 +126,24 @@ class InsightInline(StackedInline[Insight, Call]):
 
 
 class CallLabelInline(TabularInline[CallLabel, Call]):
+    """Read-only: call labels are set and cleared under Call labels, which calls call_labels_change."""
+
     model = CallLabel
     extra = 0
-    autocomplete_fields = ("category", "option")
+    can_delete = False
+    show_change_link = True
+    fields = ("category", "option")
+    readonly_fields = ("category", "option")
+    verbose_name_plural = "call labels (change them under Call labels)"
+
+    def has_add_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Call | None = None) -> bool:
+        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[CallLabel]:
         return super().get_queryset(request).select_related("category", "option")
@@ -318,6 +342,19 @@ class LabelCategoryAdmin(OperatorAdmin[LabelCategory]):
     inlines = (LabelOptionInline,)
     ordering = ("org__name", "name")
 
+    # Adding and changing a category (with its inline options and teams) still saves plainly: label_create and
+    # label_update take the whole option list at once, which the admin only has after saving the inline.
+
+    def delete_model(self, request: HttpRequest, obj: LabelCategory) -> None:
+        try:
+            label_delete(actor=operator_actor(obj.org_id), label_id=obj.pk)
+        except DomainError as exc:
+            self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[LabelCategory]) -> None:
+        for label in queryset:
+            self.delete_model(request, label)
+
 
 @admin.register(LabelOption)
 class LabelOptionAdmin(OperatorAdmin[LabelOption]):
@@ -331,15 +368,63 @@ class LabelOptionAdmin(OperatorAdmin[LabelOption]):
     ordering = ("category__name", "position", "value")
 
 
+_CALL_LABEL_FIELDS = {"call": "call", "label": "category", "labels": "option"}
+
+
+def _set_call_label(call: Call, category: LabelCategory, option: LabelOption) -> None:
+    call_labels_change(actor=operator_actor(call.org_id), call_id=call.pk, labels={str(category.pk): option.value})
+
+
+class CallLabelForm(ModelForm[CallLabel]):
+    """Checked by call_labels_change: one organisation, an option of the label, a label for the call's team."""
+
+    class Meta:
+        model = CallLabel
+        fields = ("call", "category", "option")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:
+            return cleaned
+        adding = self.instance._state.adding
+        # On change only the option is editable: moving a label to another call or category is a clear and a set.
+        call = cleaned["call"] if adding else self.instance.call
+        category = cleaned["category"] if adding else self.instance.category
+        option = cleaned["option"]
+        if option.category_id != category.pk:
+            self.add_error("option", "Choose an option of this label.")
+            return cleaned
+        error = dry_run(lambda: _set_call_label(call, category, option))
+        if error is not None:
+            add_domain_error(self, error, _CALL_LABEL_FIELDS)
+        return cleaned
+
+
 @admin.register(CallLabel)
 class CallLabelAdmin(OperatorAdmin[CallLabel]):
+    form = CallLabelForm
     list_display = ("call", "category", "option")
     list_filter = (CallFilter, "category__org")
     search_fields = ("category__name", "option__value")
     uuid_search_fields = ("call_id", "category_id", "option_id")
     autocomplete_fields = ("call", "category", "option")
-    readonly_fields = ("id",)
     list_select_related = ("call", "category", "option")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: CallLabel | None = None) -> tuple[str, ...]:
+        return ("id", "call", "category") if obj is not None else ("id",)
+
+    def save_model(self, request: HttpRequest, obj: CallLabel, form: Any, change: Any) -> None:
+        _set_call_label(obj.call, obj.category, obj.option)
+        adopt(obj, CallLabel.objects.get(call_id=obj.call_id, category_id=obj.category_id))
+
+    def delete_model(self, request: HttpRequest, obj: CallLabel) -> None:
+        call_labels_change(
+            actor=operator_actor(obj.call.org_id), call_id=obj.call_id, labels={str(obj.category_id): None}
+        )
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[CallLabel]) -> None:
+        for call_label in queryset.select_related("call"):
+            self.delete_model(request, call_label)
 
 
 # --- scorecards -------------------------------------------------------------------------------
@@ -421,17 +506,105 @@ class ScorecardItemScoreAdmin(OperatorAdmin[ScorecardItemScore]):
 # --- snippets, forecast, agent ----------------------------------------------------------------
 
 
+_SNIPPET_FIELDS = {
+    "call": "call",
+    "user": "owner",
+    "user_uuid": "owner",
+    "start_time": "start_s",
+    "end_time": "end_s",
+    "title": "title",
+    "library_folder_path": "library_folder_path",
+}
+
+
+class SnippetForm(ModelForm[Snippet]):
+    """A new snippet is made by snippet_create (owner who sees the call, time range, share code, title if empty)."""
+
+    class Meta:
+        model = Snippet
+        fields = (
+            "call",
+            "owner",
+            "start_s",
+            "end_s",
+            "title",
+            "notes",
+            "internal",
+            "notify_views",
+            "in_library",
+            "library_folder_path",
+            "my_library",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance._state.adding and "title" in self.fields:
+            self.fields["title"].required = False
+            self.fields["title"].help_text = "Leave empty for the call's title and the time range."
+
+    def create_kwargs(self) -> dict[str, Any]:
+        """What the form asks snippet_create to make."""
+        data = self.cleaned_data
+        return {
+            "call_id": data["call"].pk,
+            "owner_id": data["owner"].pk,
+            "start_time": data.get("start_s"),
+            "end_time": data.get("end_s"),
+            "title": data.get("title") or None,
+            "notes": data.get("notes") or "",
+            "internal": bool(data.get("internal")),
+            "notify_views": bool(data.get("notify_views")),
+            "in_library": bool(data.get("in_library")),
+            "library_folder_path": data.get("library_folder_path") or "",
+            "my_library": bool(data.get("my_library")),
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors or not self.instance._state.adding:
+            return cleaned
+        org_id, kwargs = cleaned["call"].org_id, self.create_kwargs()
+        error = dry_run(lambda: snippet_create(actor=operator_actor(org_id), **kwargs))
+        if error is not None:
+            add_domain_error(self, error, _SNIPPET_FIELDS)
+        return cleaned
+
+
 @admin.register(Snippet)
 class SnippetAdmin(OperatorAdmin[Snippet]):
+    """Snippets are added and deleted through the services; a saved snippet keeps its call, owner, range and code."""
+
+    form = SnippetForm
     list_display = ("title", "call", "owner", "internal", "in_library", "my_library", "created_at")
     list_filter = ("internal", "in_library", "my_library", CallFilter, "created_at")
     search_fields = ("title", "share_code", "owner__email")
     uuid_search_fields = ("pk", "call_id", "owner_id")
     autocomplete_fields = ("call", "owner")
-    readonly_fields = ("id", "created_at")
     list_select_related = ("call", "owner")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Snippet | None = None) -> tuple[str, ...]:
+        if obj is None:
+            return ("id", "created_at")
+        return ("id", "call", "owner", "start_s", "end_s", "share_code", "created_at")
+
+    def save_model(self, request: HttpRequest, obj: Snippet, form: Any, change: Any) -> None:
+        if change:
+            # Titles, notes and library flags have no service of their own; nothing else is editable here.
+            super().save_model(request, obj, form, change)
+            return
+        adopt(obj, snippet_create(actor=operator_actor(obj.call.org_id), **form.create_kwargs()))
+
+    def delete_model(self, request: HttpRequest, obj: Snippet) -> None:
+        try:
+            snippet_delete(actor=operator_actor(obj.call.org_id), snippet_id=obj.pk)
+        except DomainError as exc:
+            self.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Snippet]) -> None:
+        for snippet in queryset.select_related("call"):
+            self.delete_model(request, snippet)
 
 
 @admin.register(ForecastCategory)

@@ -96,3 +96,86 @@ class TranscriptPage(BaseModel):
     segments: list[Segment]
     total_segments: int
     next_cursor: str | None
+
+
+# --- call writes, labels, snippets ------------------------------------------------------------
+
+
+class AppliedLabel(BaseModel):
+    label_id: str = Field(description="The label category's id, from list_labels")
+    label: str = Field(description='The label category, e.g. "Call Type"')
+    option_id: str
+    option: str = Field(description='The chosen option, e.g. "Demo"')
+
+
+class CallLabels(BaseModel):
+    call_id: str
+    title: str
+    url: str
+    labels: list[AppliedLabel] = Field(description="Every label the call carries after the change")
+
+
+class LabelOptionOut(BaseModel):
+    id: str
+    value: str
+    description: str
+
+
+class LabelOut(BaseModel):
+    id: str
+    label: str = Field(description='The category\'s name, e.g. "Call Type"')
+    description: str
+    ai_flow: bool = Field(description="Applied automatically by the AI pipeline, not only by people")
+    all_teams: bool = Field(description="Applies to calls of every team; otherwise only to calls of `teams`")
+    teams: list[Ref]
+    options: list[LabelOptionOut] = Field(description="The options, in display order")
+    created_at: str
+
+
+class LabelPage(BaseModel):
+    labels: list[LabelOut]
+    next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page.")
+
+
+class LabelUpdated(LabelOut):
+    call_labels_removed: int = Field(
+        description="How many calls lost their label because their option was dropped from the options"
+    )
+
+
+class LabelDeleted(BaseModel):
+    id: str
+    label: str
+    deleted: bool
+    call_labels_removed: int = Field(description="How many calls carried this label (those labels are gone too)")
+
+
+class SnippetOut(BaseModel):
+    id: str
+    title: str
+    url: str
+    share_code: str = Field(description="The code of the snippet's share link")
+    call_id: str
+    call_title: str
+    owner: PersonRef
+    start_time: float | None = Field(description="Start in seconds from the call's start; null: the whole call")
+    end_time: float | None = Field(description="End in seconds from the call's start; null: the whole call")
+    notes: str
+    internal: bool = Field(description="Only people of the organisation may watch it")
+    notify_views: bool
+    in_library: bool
+    library_folder_path: str
+    my_library: bool
+    created_at: str
+
+
+class SnippetPage(BaseModel):
+    snippets: list[SnippetOut]
+    next_cursor: str | None = Field(description="Pass as cursor to get the next page; null on the last page.")
+
+
+class SnippetDeleted(BaseModel):
+    id: str
+    title: str
+    call_id: str
+    deleted: bool

@@ -13,16 +13,18 @@ from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.db.models.lookups import StartsWith
 
 from accounts.errors import InvalidArgument, NotFound, parse_id
-from accounts.models import Membership, User
+from accounts.models import Membership, Team, User
 from accounts.permissions import Actor
-from accounts.selectors import access_team
+from accounts.selectors import access_team, access_user, team_path_and_above
 from attention_mcp.pagination import decode_cursor, decode_time_id_cursor, encode_cursor
+from calls import search
 from calls.models import (
     Call,
     CallLabel,
     Deal,
     Insight,
     LabelCategory,
+    LabelOption,
     Participant,
     Scorecard,
     ScorecardItemScore,
@@ -31,15 +33,22 @@ from calls.models import (
     TranscriptSegment,
 )
 from calls.schemas import (
+    AppliedLabel,
     CallDetails,
+    CallLabels,
     CallPage,
     CallSummary,
     ItemScore,
+    LabelOptionOut,
+    LabelOut,
+    LabelPage,
     ParticipantOut,
     PersonRef,
     Ref,
     ScorecardResultOut,
     Segment,
+    SnippetOut,
+    SnippetPage,
     TextMatch,
     TranscriptPage,
 )
@@ -137,7 +146,6 @@ def access_scorecard(*, actor: Actor, scorecard_id: uuid.UUID | str) -> Scorecar
 
 # Keeps any single tool result well under what assistants accept (~100k characters).
 MAX_TRANSCRIPT_CHARS = 80_000
-MATCHES_PER_CALL = 3
 _CRM_NAME = re.compile(r"^(?!.*__)[A-Za-z0-9_ .\-]{1,64}$")
 
 
@@ -173,10 +181,6 @@ def _with_relations(qs: QuerySet[Call]) -> QuerySet[Call]:
     )
 
 
-def _highlight(text: str, pattern: re.Pattern[str]) -> str:
-    return pattern.sub(lambda m: f"**{m.group(0)}**", text)
-
-
 def call_search(
     *,
     actor: Actor,
@@ -192,18 +196,17 @@ def call_search(
     crm_field: dict[str, Any] | None = None,
     hide_internal: bool = False,
     include_archived: bool = False,
-    sort: str = "date_desc",
+    sort: str | None = None,
     page_size: int = 20,
     cursor: str | None = None,
 ) -> CallPage:
-    """Search the calls the actor can see. Every filter narrows; ids of other organisations are not_found."""
+    """Search the calls the actor can see. Every filter narrows; ids of other organisations are not_found.
+
+    `query` is full text over titles and transcripts in web search syntax (calls/search.py). `sort`:
+    relevance (the default when the query has words), date_desc (the default otherwise) or date_asc.
+    """
     qs = calls_visible_to(actor=actor, include_archived=include_archived)
-    text = " ".join((query or "").split())
-    if text:
-        qs = qs.filter(
-            Q(title__icontains=text)
-            | Q(Exists(TranscriptSegment.objects.filter(call_id=OuterRef("pk"), text__icontains=text)))
-        )
+    text = search.parse_query(query)
     if from_date and to_date and from_date > to_date:
         raise InvalidArgument("from_date", "from_date must not be after to_date.")
     if from_date:
@@ -211,6 +214,11 @@ def call_search(
     if to_date and to_date < date.max:
         qs = qs.filter(started_at__lt=datetime.combine(to_date + timedelta(days=1), time.min, tzinfo=UTC))
     if rep_ids:
+        # Like team_ids and deal_id: naming a person of another organisation is not_found, not an empty page.
+        known = set(User.objects.filter(org_id=actor.org_id, pk__in=rep_ids).values_list("pk", flat=True))
+        missing = [r for r in rep_ids if r not in known]
+        if missing:
+            raise NotFound("user", missing[0])
         qs = qs.filter(owner_id__in=rep_ids)
     if rep_emails:
         qs = qs.filter(owner__email__in=[e.strip().lower() for e in rep_emails])
@@ -223,11 +231,12 @@ def call_search(
             scope |= Q(team__path__startswith=access_team(actor=actor, team_id=team_id).path)
         qs = qs.filter(scope)
     for category, option in (labels or {}).items():
-        if not LabelCategory.objects.filter(org_id=actor.org_id, name=category).exists():
+        label = LabelCategory.objects.filter(org_id=actor.org_id, name=category).first()
+        if label is None:
             raise NotFound("label", category)
-        qs = qs.filter(
-            Exists(CallLabel.objects.filter(call_id=OuterRef("pk"), category__name=category, option__value=option))
-        )
+        # The option's id first: each call is then one probe of the (option, call) index, not a join per call.
+        options = list(LabelOption.objects.filter(category=label, value=option).values_list("pk", flat=True))
+        qs = qs.filter(Exists(CallLabel.objects.filter(call_id=OuterRef("pk"), option_id__in=options)))
     if deal_id:
         qs = qs.filter(deal_id=access_deal(actor=actor, deal_id=deal_id).pk)
     if crm_field:
@@ -241,37 +250,57 @@ def call_search(
     if hide_internal:
         qs = qs.filter(is_internal=False)
 
-    descending = sort != "date_asc"
-    position = decode_time_id_cursor(cursor, kind=f"calls:{sort}", time_key="s")
-    if position is not None:
-        at, after_id = position
-        if descending:
-            qs = qs.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=after_id))
-        else:
-            qs = qs.filter(Q(started_at__gt=at) | Q(started_at=at, id__gt=after_id))
-    order = ["-started_at", "-id"] if descending else ["started_at", "id"]
-    page = list(_with_relations(qs.order_by(*order))[: page_size + 1])
-    more = len(page) > page_size
-    page = page[:page_size]
-
-    matches: dict[uuid.UUID, list[TextMatch]] = {}
-    if text and page:
-        pattern = re.compile(re.escape(text), re.IGNORECASE)
-        segments = TranscriptSegment.objects.filter(call_id__in=[c.pk for c in page], text__icontains=text).order_by(
-            "call_id", "position"
-        )
-        for seg in segments.only("call_id", "start_s", "speaker", "text")[: page_size * 20]:
-            found = matches.setdefault(seg.call_id, [])
-            if len(found) < MATCHES_PER_CALL:
-                found.append(TextMatch(start_s=seg.start_s, speaker=seg.speaker, text=_highlight(seg.text, pattern)))
-    next_cursor = None
-    if more and page:
-        last = page[-1]
-        next_cursor = encode_cursor({"k": f"calls:{sort}", "s": last.started_at.isoformat(), "i": str(last.pk)})
-    return CallPage(
-        calls=[CallSummary(**_summary_fields(c), matches=matches.get(c.pk, [])) for c in page],
-        next_cursor=next_cursor,
+    found = search.search_page(
+        qs, text, org_id=actor.org_id, sort=search.effective_sort(sort, text), page_size=page_size, cursor=cursor
     )
+    matches = search.highlights(text, found.ids)
+    return CallPage(calls=_search_summaries(found.ids, matches), next_cursor=found.next_cursor)
+
+
+def _search_summaries(ids: list[uuid.UUID], matches: dict[uuid.UUID, list[TextMatch]]) -> list[CallSummary]:
+    """The summaries of already visible calls, in the order of `ids`: _summary_fields' shape, from plain rows.
+
+    Three queries of plain values instead of model instances for every call, owner, team, deal, participant
+    and label: a page of search results is built several times faster (about 10 ms instead of 25 on the
+    50,000-call benchmark), which is a large share of a search's time.
+    """
+    rows = Call.objects.filter(pk__in=ids).values(
+        "id", "title", "started_at", "duration_s", "private", "archived", "owner_id",
+        "owner__first_name", "owner__last_name", "owner__email", "team_id", "team__name", "deal_id", "deal__name",
+    )  # fmt: skip
+    people: dict[uuid.UUID, list[ParticipantOut]] = {}
+    for call_id, name, email, affiliation, organizer in (
+        Participant.objects.filter(call_id__in=ids)
+        .order_by("call_id", "-organizer", "name")
+        .values_list("call_id", "name", "email", "affiliation", "organizer")
+    ):
+        people.setdefault(call_id, []).append(
+            ParticipantOut(name=name, email=email, affiliation=affiliation, organizer=organizer)
+        )
+    labels: dict[uuid.UUID, dict[str, str]] = {}
+    for call_id, category, option in CallLabel.objects.filter(call_id__in=ids).values_list(
+        "call_id", "category__name", "option__value"
+    ):
+        labels.setdefault(call_id, {})[category] = option
+    by_id: dict[uuid.UUID, CallSummary] = {}
+    for r in rows:
+        owner = User(first_name=r["owner__first_name"], last_name=r["owner__last_name"], email=r["owner__email"])
+        by_id[r["id"]] = CallSummary(
+            id=str(r["id"]),
+            title=r["title"],
+            started_at=r["started_at"].isoformat(),
+            duration_s=r["duration_s"],
+            owner=PersonRef(id=str(r["owner_id"]), name=owner.full_name, email=r["owner__email"]),
+            team=Ref(id=str(r["team_id"]), name=r["team__name"]) if r["team_id"] else None,
+            participants=people.get(r["id"], []),
+            labels=labels.get(r["id"], {}),
+            deal=Ref(id=str(r["deal_id"]), name=r["deal__name"]) if r["deal_id"] else None,
+            private=r["private"],
+            archived=r["archived"],
+            url=_call_url(r["id"]),
+            matches=matches.get(r["id"], []),
+        )
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def _format_ts(seconds: float) -> str:
@@ -296,8 +325,18 @@ def call_details(
     if call is None:
         raise NotFound("call", call_id)
     insight: Insight | None = getattr(call, "insight", None)
+    # A call re-scored keeps its older results; the details show the latest one per scorecard (as summaries count).
+    latest = ScorecardResult.objects.filter(call_id=OuterRef("call_id"), scorecard_id=OuterRef("scorecard_id"))
     results = (
         ScorecardResult.objects.filter(call=call)
+        .exclude(
+            Exists(
+                latest.filter(
+                    Q(created_at__gt=OuterRef("created_at"))
+                    | Q(created_at=OuterRef("created_at"), id__gt=OuterRef("id"))
+                )
+            )
+        )
         .select_related("scorecard")
         .prefetch_related(
             Prefetch("scores", queryset=ScorecardItemScore.objects.select_related("item").order_by("item__position"))
@@ -385,3 +424,186 @@ def call_transcript_page(
         total_segments=total,
         next_cursor=encode_cursor({"k": f"transcript:{call.pk}", "p": next_start}) if more else None,
     )
+
+
+# --- call writes, labels and snippets: what their tools return -------------------------------------
+
+
+def call_summary(*, actor: Actor, call_id: uuid.UUID | str) -> CallSummary:
+    """One visible call, archived or not, in search_calls' shape (what update_call and archive_call return)."""
+    visible = calls_visible_to(actor=actor, include_archived=True).filter(pk=parse_id("call", call_id))
+    call = _with_relations(visible).first()
+    if call is None:
+        raise NotFound("call", call_id)
+    return CallSummary(**_summary_fields(call))
+
+
+def call_labels(*, actor: Actor, call_id: uuid.UUID | str) -> CallLabels:
+    """The labels of one visible call, by category name."""
+    call = access_call(actor=actor, call_id=call_id)
+    rows = CallLabel.objects.filter(call=call).select_related("category", "option").order_by("category__name")
+    return CallLabels(
+        call_id=str(call.pk),
+        title=call.title,
+        url=_call_url(call.pk),
+        labels=[
+            AppliedLabel(
+                label_id=str(cl.category_id),
+                label=cl.category.name,
+                option_id=str(cl.option_id),
+                option=cl.option.value,
+            )
+            for cl in rows
+        ],
+    )
+
+
+def labels_of_org(*, actor: Actor) -> QuerySet[LabelCategory]:
+    """Every label category of the actor's organisation: labels are org-wide configuration, readable by everyone."""
+    return LabelCategory.objects.filter(org_id=actor.org_id)
+
+
+def access_label_by_key(*, actor: Actor, key: str) -> LabelCategory:
+    """A category of the actor's organisation by id or by name (exact, else the only case-insensitive match)."""
+    key = key.strip()
+    labels = labels_of_org(actor=actor)
+    try:
+        by_id = labels.filter(pk=uuid.UUID(key)).first()
+    except ValueError:
+        by_id = None
+    if by_id is not None:
+        return by_id
+    exact = labels.filter(name=key).first()
+    if exact is not None:
+        return exact
+    loose = list(labels.filter(name__iexact=key)[:2])
+    if len(loose) == 1:
+        return loose[0]
+    raise NotFound("label", key[:100])
+
+
+def _labels_with_relations(qs: QuerySet[LabelCategory]) -> QuerySet[LabelCategory]:
+    return qs.prefetch_related(
+        Prefetch("options", queryset=LabelOption.objects.order_by("position", "value")),
+        Prefetch("teams", queryset=Team.objects.order_by("name")),
+    )
+
+
+def label_out(label: LabelCategory) -> LabelOut:
+    """A category with its options and teams (prefetched by _labels_with_relations, or queried here)."""
+    return LabelOut(
+        id=str(label.pk),
+        label=label.name,
+        description=label.description,
+        ai_flow=label.ai_flow,
+        all_teams=label.all_teams,
+        teams=[Ref(id=str(t.pk), name=t.name) for t in label.teams.all()],
+        options=[LabelOptionOut(id=str(o.pk), value=o.value, description=o.description) for o in label.options.all()],
+        created_at=label.created_at.isoformat(),
+    )
+
+
+def label_detail(*, actor: Actor, label_id: uuid.UUID | str) -> LabelOut:
+    label = _labels_with_relations(labels_of_org(actor=actor).filter(pk=parse_id("label", label_id))).first()
+    if label is None:
+        raise NotFound("label", label_id)
+    return label_out(label)
+
+
+def labels_page(
+    *,
+    actor: Actor,
+    team_id: uuid.UUID | str | None = None,
+    label: str | None = None,
+    ai_flow: bool | None = None,
+    page_size: int = 20,
+    cursor: str | None = None,
+) -> LabelPage:
+    """The organisation's label categories by name, with options; team_id keeps those that apply to that team
+    (labels of all teams, of that team, or of a team above it: a team's labels apply to its sub-teams)."""
+    qs = labels_of_org(actor=actor)
+    if team_id is not None:
+        team = access_team(actor=actor, team_id=team_id)
+        # A subquery rather than a join: no duplicate rows, whatever the teams of an all-teams label say.
+        above = team_path_and_above(team.path)
+        limited = LabelCategory.objects.filter(org_id=actor.org_id, teams__path__in=above).values("pk")
+        qs = qs.filter(Q(all_teams=True) | Q(pk__in=limited))
+    text = " ".join((label or "").split())
+    if text:
+        qs = qs.filter(name__icontains=text)
+    if ai_flow is not None:
+        qs = qs.filter(ai_flow=ai_flow)
+    position = decode_cursor(cursor, kind="labels")
+    if position is not None:
+        name, after = position.get("n"), position.get("i")
+        try:
+            if not isinstance(name, str) or not isinstance(after, str):
+                raise ValueError
+            after_id = uuid.UUID(after)
+        except ValueError:
+            raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
+        qs = qs.filter(Q(name__gt=name) | Q(name=name, id__gt=after_id))
+    page = list(_labels_with_relations(qs.order_by("name", "id"))[: page_size + 1])
+    more = len(page) > page_size
+    page = page[:page_size]
+    next_cursor = encode_cursor({"k": "labels", "n": page[-1].name, "i": str(page[-1].pk)}) if more else None
+    return LabelPage(labels=[label_out(c) for c in page], next_cursor=next_cursor)
+
+
+def snippet_url(snippet_id: uuid.UUID) -> str:
+    return f"{settings.WEB_APP_BASE_URL}/snippets/{snippet_id}"
+
+
+def snippet_out(snippet: Snippet) -> SnippetOut:
+    owner = snippet.owner
+    return SnippetOut(
+        id=str(snippet.pk),
+        title=snippet.title,
+        url=snippet_url(snippet.pk),
+        share_code=snippet.share_code,
+        call_id=str(snippet.call_id),
+        call_title=snippet.call.title,
+        owner=PersonRef(id=str(owner.pk), name=owner.full_name, email=owner.email),
+        start_time=snippet.start_s,
+        end_time=snippet.end_s,
+        notes=snippet.notes,
+        internal=snippet.internal,
+        notify_views=snippet.notify_views,
+        in_library=snippet.in_library,
+        library_folder_path=snippet.library_folder_path,
+        my_library=snippet.my_library,
+        created_at=snippet.created_at.isoformat(),
+    )
+
+
+def snippet_detail(*, actor: Actor, snippet_id: uuid.UUID | str) -> SnippetOut:
+    return snippet_out(access_snippet(actor=actor, snippet_id=snippet_id))
+
+
+def snippets_page(
+    *,
+    actor: Actor,
+    conversation_id: uuid.UUID | str | None = None,
+    owner_id: uuid.UUID | str | None = None,
+    page_size: int = 20,
+    cursor: str | None = None,
+) -> SnippetPage:
+    """Snippets on the calls the actor can see (archived calls included, as access_snippet), newest first."""
+    visible = calls_visible_to(actor=actor, include_archived=True)
+    qs = Snippet.objects.filter(call__in=visible.values("pk"))
+    if conversation_id is not None:
+        qs = qs.filter(call_id=access_call(actor=actor, call_id=conversation_id).pk)
+    if owner_id is not None:
+        qs = qs.filter(owner_id=access_user(actor=actor, user_id=owner_id).pk)
+    position = decode_time_id_cursor(cursor, kind="snippets", time_key="c")
+    if position is not None:
+        at, after_id = position
+        qs = qs.filter(Q(created_at__lt=at) | Q(created_at=at, id__lt=after_id))
+    page = list(qs.select_related("call", "owner").order_by("-created_at", "-id")[: page_size + 1])
+    more = len(page) > page_size
+    page = page[:page_size]
+    next_cursor = None
+    if more:
+        last = page[-1]
+        next_cursor = encode_cursor({"k": "snippets", "c": last.created_at.isoformat(), "i": str(last.pk)})
+    return SnippetPage(snippets=[snippet_out(s) for s in page], next_cursor=next_cursor)

@@ -15,6 +15,8 @@ agent session) plus a small second organisation ("Globex") for isolation checks.
   an interrupted run can simply be re-run. Calls are built and inserted 1,000 at a time
   (`bulk_create`; transcript segments, ~85% of the rows, through COPY on PostgreSQL and
   executemany on SQLite), so memory stays flat: ~150 MB and ~3 minutes for `--calls 100000`.
+  Full-text search documents are built by database triggers as rows go in (migration 0003): on
+  PostgreSQL that roughly doubles the time (`--calls 50000`: see benchmarks/RESULTS.md).
 """
 
 from __future__ import annotations
@@ -348,6 +350,13 @@ class Command(BaseCommand):
             org = self._seed_org(spec, hashed=hashed, anchor=anchor, verbose=verbose)
             seeded.append(org)
             self.stdout.write(f"Seeded {org.name!r} ({spec.slug}) in {time.monotonic() - started:.1f}s.")
+        if seeded and connection.vendor == "postgresql":
+            # Until autovacuum gets to them, fresh bulk-loaded tables have no statistics (the planner then
+            # walks the wrong indexes: seconds, not ms, on 50,000 calls), and every search document is a dead
+            # row plus its live successor (written with the call, rewritten with its transcript), which
+            # slowed searches by a fifth. VACUUM cannot run inside a transaction (tests run in one).
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE")
         for org in seeded:
             self.stdout.write(_summary(org))
         self.stdout.write(self._login_line(specs[0], password, fresh=specs[0] in to_seed))
