@@ -22,7 +22,7 @@ from mcp.shared.exceptions import MCPError
 
 from accounts.models import Role
 from accounts.services import team_create
-from calls.models import Call, Participant, TranscriptSegment
+from calls.models import Call, Deal, LabelCategory, LabelOption, Participant, TranscriptSegment
 from mcpgateway import registry
 from tests.support.mcp import (
     LATEST_HANDSHAKE,
@@ -65,7 +65,12 @@ def sdk_objects(shared_org: McpOrg, django_db_blocker: Any) -> dict[str, str]:
         target = shared_org.add_user("sdk_target", "sales_rep", ("support",))
         team = team_create(actor=shared_org.system, name="SDK playground")
         sales_rep = Role.objects.get(org=shared_org.org, type="sales_rep")
+        label = LabelCategory.objects.create(org=shared_org.org, name="SDK type")
+        LabelOption.objects.create(category=label, value="Demo")
+        deal = Deal.objects.create(org=shared_org.org, name="SDK renewal", owner=shared_org.rep)
+        Call.objects.filter(org=shared_org.org, title="SDK pricing call").update(deal=deal)
     return {
+        "deal": str(deal.pk),
         "user": str(target.pk),
         "team": str(team.pk),
         "support": str(shared_org.teams["support"].pk),
@@ -75,7 +80,7 @@ def sdk_objects(shared_org: McpOrg, django_db_blocker: Any) -> dict[str, str]:
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(make(), timeout=30))
+    return asyncio.run(asyncio.wait_for(make(), timeout=120))
 
 
 def connect(url: str, token: str, mode: str) -> Client:
@@ -114,14 +119,89 @@ def arguments_for(call_id: str, objects: dict[str, str], mode: str) -> dict[str,
         "search_calls": {"query": "pricing", "page_size": 5},
         "get_call_details": {"call_id": call_id, "transcript_format": "segments"},
         "get_call_transcript": {"call_id": call_id, "page_size": 10},
+        "update_call": {"call_id": call_id, "title": "SDK pricing call"},
+        "archive_call": {"call_id": call_id, "archived": False},
+        "change_conversation_labels": {"conversation_id": call_id, "labels": {"SDK type": "Demo"}},
         "list_api_keys": {},
         "create_api_key": {"name": "from the SDK", "expiry_hours": 1},
         # delete_api_key gets the id of the key create_api_key just made
+        "list_labels": {"page_size": 5},
+        "create_label": {"label": f"SDK label {tag}", "options": [{"value": "Yes"}, {"value": "No"}]},
+        "create_snippet": {"conversation_id": call_id, "start_time": 0, "end_time": 30, "title": "SDK snippet"},
+        "list_snippets": {"conversation_id": call_id, "page_size": 5},
+        "ask_attention": {"prompt": "What did they say about pricing?", "conversation_ids": [call_id]},
+        "get_scorecards": {},
+        "create_scorecard": {"title": f"SDK card {tag}", "interaction_type": "any"},
+        "list_deals": {"page_size": 5},
+        "get_deal": {"deal_id": objects["deal"]},
+        "get_usage_report": {"from_date": "2025-01-01", "to_date": "2025-12-31"},
+        "get_forecast_config": {},
+        "create_forecast_category": {"column_key": f"sdk_{tag}", "label": f"SDK {tag}", "color": "#6a1b9a"},
+        "send_super_agent_message": {"content": "What did customers say about pricing?", "timezone": "Europe/Berlin"},
+        "list_super_agent_sessions": {"limit": 10},
+    }
+
+
+def deferred_arguments(results: dict[str, Any], objects: dict[str, str], call_id: str) -> dict[str, dict[str, Any]]:
+    """Arguments that name what an earlier call made, in the order they run (DEFERRED)."""
+
+    def made(tool: str, key: str = "id") -> Any:
+        return results[tool].structured_content[key]
+
+    card = made("create_scorecard")
+    item = made("create_scorecard_item") if "create_scorecard_item" in results else None
+    session = made("send_super_agent_message", "session_id")
+    return {
+        "remove_team_member": {"team_id": objects["team"], "user_id": objects["user"]},
+        "update_invitation": {"invitation_id": made("invite_user"), "seat_type": "listener", "resend": True},
+        "delete_invitation": {"invitation_id": made("invite_user")},
+        "delete_api_key": {"api_key_id": made("create_api_key")},
+        "update_label": {"label_id": made("create_label"), "options": [{"value": "yes"}, {"value": "Maybe"}]},
+        "delete_label": {"label_id": made("create_label")},
+        "delete_snippet": {"snippet_id": made("create_snippet")},
+        "get_scorecard_details": {"scorecard_id": card},
+        "update_scorecard": {"scorecard_id": card, "instructions": "Quote the call."},
+        "create_scorecard_item": {"scorecard_id": card, "title": "Uncovered pain", "weight": 2, "min": 1, "max": 5},
+        "update_scorecard_item": {"scorecard_id": card, "item_id": item, "weight": 3},
+        "reorder_scorecard_items": {"scorecard_id": card, "item_ids": [item]},
+        "create_scorecard_result": {
+            "conversation_id": call_id,
+            "scorecard_id": card,
+            "items": [{"item_id": item, "score": 4}],
+        },
+        "get_scorecard_summary": {"scorecard_id": card},
+        "delete_scorecard_item": {"scorecard_id": card, "item_id": item},
+        "update_forecast_category": {"category_id": made("create_forecast_category"), "description": "From the SDK"},
+        "get_super_agent_session_history": {"session_id": session, "page_size": 10},
+        "cancel_super_agent_processing": {"session_id": session, "reason": "no longer needed"},
+        "rename_super_agent_session": {"session_id": session, "title": "Pricing questions"},
+        "delete_super_agent_session": {"session_id": session},
     }
 
 
 # Tools whose arguments come from another tool's result: called after all the others, in this order.
-DEFERRED = ("remove_team_member", "update_invitation", "delete_invitation", "delete_api_key")
+DEFERRED = (
+    "remove_team_member",
+    "update_invitation",
+    "delete_invitation",
+    "delete_api_key",
+    "update_label",
+    "delete_label",
+    "delete_snippet",
+    "get_scorecard_details",
+    "update_scorecard",
+    "create_scorecard_item",
+    "update_scorecard_item",
+    "reorder_scorecard_items",
+    "create_scorecard_result",
+    "get_scorecard_summary",
+    "delete_scorecard_item",
+    "update_forecast_category",
+    "get_super_agent_session_history",
+    "cancel_super_agent_processing",
+    "rename_super_agent_session",
+    "delete_super_agent_session",
+)
 
 
 async def _exercise(url: str, token: str, mode: str, call_id: str, objects: dict[str, str]) -> dict[str, Any]:
@@ -139,15 +219,9 @@ async def _exercise(url: str, token: str, mode: str, call_id: str, objects: dict
             assert name in args, f"no arguments for tool {name}: add them to arguments_for()"
             report["results"][name] = await client.call_tool(name, args[name])
         results = report["results"]
-        invitation = results["invite_user"].structured_content["id"]
-        deferred = {
-            "remove_team_member": {"team_id": objects["team"], "user_id": objects["user"]},
-            "update_invitation": {"invitation_id": invitation, "seat_type": "listener", "resend": True},
-            "delete_invitation": {"invitation_id": invitation},
-            "delete_api_key": {"api_key_id": results["create_api_key"].structured_content["id"]},
-        }
         for name in DEFERRED:
-            results[name] = await client.call_tool(name, deferred[name])
+            # Rebuilt each time: later entries need ids that earlier deferred calls return.
+            results[name] = await client.call_tool(name, deferred_arguments(results, objects, call_id)[name])
         report["unknown_argument"] = await client.call_tool("get_me", {"nope": 1})
     return report
 
@@ -186,6 +260,14 @@ def test_sdk_client_lists_and_calls_every_tool(
     assert results["remove_team_member"].structured_content["team"]["id"] == sdk_objects["team"]
     assert results["update_invitation"].structured_content["seat_type"] == "listener"
     assert results["delete_invitation"].structured_content["deleted"] is True
+    answered = results["ask_attention"].structured_content["results"]
+    assert [(r["conversation_id"], r["error"]) for r in answered] == [(call_id, None)]
+    assert results["send_super_agent_message"].structured_content["status"] in {"completed", "processing"}
+    scored = results["create_scorecard_result"].structured_content
+    assert scored["scorecard"]["id"] == results["create_scorecard"].structured_content["id"]
+    assert scored["conversation_id"] == call_id
+    assert results["get_deal"].structured_content["id"] == sdk_objects["deal"]
+    assert results["delete_super_agent_session"].structured_content["deleted"] is True
     # The key made and deleted through the SDK is dead.
     assert post(mcp_url, created["token"], request("ping")).status_code == 401
     # Validation failures are tool errors, not protocol errors, in every mode.

@@ -1058,3 +1058,25 @@ def test_summary_query_count_does_not_grow_with_results(scored: Env) -> None:
         )
         scored.a.score(name, pitch=2, next_step=2)
     assert queries() == first
+
+
+def test_call_details_show_only_the_latest_result_of_each_scorecard(world: World) -> None:
+    """A rescoring replaces the earlier result in get_call_details, as it does in the summary."""
+    a = world.a
+    card = Scorecard.objects.create(org=a.org, title="Rescored")
+    item = ScorecardItem.objects.create(scorecard=card, title="Next step", position=0)
+    call_id = str(a.calls["rep_sales_public"].pk)
+    for score in (2, 5):
+        registry.call_tool(
+            registry.tools()["create_scorecard_result"],
+            a.org_key_actor,
+            {
+                "conversation_id": call_id,
+                "scorecard_id": str(card.pk),
+                "items": [{"item_id": str(item.pk), "score": score}],
+            },
+        )
+    assert ScorecardResult.objects.filter(scorecard=card).count() == 2
+    details = registry.call_tool(registry.tools()["get_call_details"], a.org_key_actor, {"call_id": call_id})
+    shown = [r for r in details["structuredContent"]["scorecard_results"] if r["scorecard_id"] == str(card.pk)]
+    assert [[s["score"] for s in r["scores"]] for r in shown] == [[5]]
