@@ -39,7 +39,8 @@ from calls.models import (
     TranscriptSegment,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fast_hashers")]
+pytest_plugins = ["tests.support.oauth_fixtures"]  # fast_hashers: no live server here verifies these hashes
 
 
 @dataclass

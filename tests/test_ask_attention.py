@@ -693,8 +693,10 @@ def test_without_timestamps_the_model_is_told_not_to_cite_them(
 def demo_org(settings: Any, tmp_path: Any) -> Organization:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--calls", "8", "--password", "demo-pass-123", stdout=io.StringIO())
-    return Organization.objects.get(slug="acme")
+    call_command(
+        "seed_demo", "--org-name", "Demo Corp", "--calls", "8", "--password", "demo-pass-123", stdout=io.StringIO()
+    )
+    return Organization.objects.get(slug="demo-corp")
 
 
 def test_demo_transcripts_answer_a_budget_question(demo_org: Organization) -> None:

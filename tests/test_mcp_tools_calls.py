@@ -516,8 +516,10 @@ def test_a_deactivated_user_cannot_label_even_own_calls(
 def test_the_ten_tools_work_on_the_seeded_demo_org(db: None, settings: Any, tmp_path: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.VAR_DIR = tmp_path
-    call_command("seed_demo", "--calls", "12", "--password", "demo-pass-123", stdout=io.StringIO())
-    org = Organization.objects.get(slug="acme")
+    call_command(
+        "seed_demo", "--org-name", "Demo Corp", "--calls", "12", "--password", "demo-pass-123", stdout=io.StringIO()
+    )
+    org = Organization.objects.get(slug="demo-corp")
     admin_user = User.objects.filter(org=org, roles__type="admin").order_by("email").first()
     assert admin_user is not None
     admin = actor_for_user(user=admin_user, via="oauth", scopes=ALL_SCOPES)
