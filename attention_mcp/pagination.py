@@ -49,3 +49,18 @@ def decode_time_id_cursor(cursor: str | None, *, kind: str, time_key: str) -> tu
     except ValueError:
         raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
     return at, after_id
+
+
+def decode_text_id_cursor(cursor: str | None, *, kind: str, text_key: str) -> tuple[str, uuid.UUID] | None:
+    """The (text, id) position of a keyset cursor over a listing ordered by a text column (a name, a title)."""
+    position = decode_cursor(cursor, kind=kind)
+    if position is None:
+        return None
+    text, id_raw = position.get(text_key), position.get("i")
+    try:
+        if not isinstance(text, str) or not isinstance(id_raw, str):
+            raise ValueError
+        after_id = uuid.UUID(id_raw)
+    except ValueError:
+        raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
+    return text, after_id

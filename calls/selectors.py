@@ -16,7 +16,7 @@ from accounts.errors import InvalidArgument, NotFound, parse_id
 from accounts.models import Membership, Team, User
 from accounts.permissions import Actor
 from accounts.selectors import access_team, access_user, team_path_and_above
-from attention_mcp.pagination import decode_cursor, decode_time_id_cursor, encode_cursor
+from attention_mcp.pagination import decode_cursor, decode_text_id_cursor, decode_time_id_cursor, encode_cursor
 from calls import search
 from calls.models import (
     Call,
@@ -533,15 +533,9 @@ def labels_page(
         qs = qs.filter(name__icontains=text)
     if ai_flow is not None:
         qs = qs.filter(ai_flow=ai_flow)
-    position = decode_cursor(cursor, kind="labels")
+    position = decode_text_id_cursor(cursor, kind="labels", text_key="n")
     if position is not None:
-        name, after = position.get("n"), position.get("i")
-        try:
-            if not isinstance(name, str) or not isinstance(after, str):
-                raise ValueError
-            after_id = uuid.UUID(after)
-        except ValueError:
-            raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
+        name, after_id = position
         qs = qs.filter(Q(name__gt=name) | Q(name=name, id__gt=after_id))
     page = list(_labels_with_relations(qs.order_by("name", "id"))[: page_size + 1])
     more = len(page) > page_size

@@ -22,7 +22,7 @@ from accounts.errors import InvalidArgument, PermissionDenied
 from accounts.models import User
 from accounts.permissions import Actor
 from accounts.selectors import access_team, access_user
-from attention_mcp.pagination import decode_cursor, encode_cursor
+from attention_mcp.pagination import decode_cursor, decode_text_id_cursor, encode_cursor
 from calls.models import Deal
 from calls.schemas import PersonRef, Ref
 from calls.selectors import access_deal, call_search, calls_visible_to
@@ -93,15 +93,9 @@ def deals_page(
     wanted_stage = " ".join((stage or "").split())
     if wanted_stage:
         qs = qs.filter(stage__iexact=wanted_stage)
-    position = decode_cursor(cursor, kind="deals")
+    position = decode_text_id_cursor(cursor, kind="deals", text_key="n")
     if position is not None:
-        after_name, after_id = position.get("n"), position.get("i")
-        if not isinstance(after_name, str) or not isinstance(after_id, str):
-            raise _bad_cursor()
-        try:
-            after_uuid = uuid.UUID(after_id)
-        except ValueError:
-            raise _bad_cursor() from None
+        after_name, after_uuid = position
         qs = qs.filter(Q(name__gt=after_name) | Q(name=after_name, id__gt=after_uuid))
     page = list(qs.select_related("owner").order_by("name", "id")[: page_size + 1])
     more = len(page) > page_size

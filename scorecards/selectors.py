@@ -31,7 +31,7 @@ from accounts.errors import InvalidArgument, NotFound, parse_id
 from accounts.models import Team, User
 from accounts.permissions import Actor
 from accounts.selectors import access_team, access_user
-from attention_mcp.pagination import decode_cursor, encode_cursor
+from attention_mcp.pagination import decode_text_id_cursor, encode_cursor
 from calls.models import (
     Call,
     CallLabel,
@@ -182,15 +182,9 @@ def _item_out(item: ScorecardItem) -> ScorecardItemOut:
 def scorecard_list(*, actor: Actor, page_size: int = 20, cursor: str | None = None) -> ScorecardList:
     """The organisation's scorecards by title (every member may read them), a page at a time."""
     qs = scorecards_of_org(actor=actor)
-    position = decode_cursor(cursor, kind="scorecards")
+    position = decode_text_id_cursor(cursor, kind="scorecards", text_key="t")
     if position is not None:
-        title, after = position.get("t"), position.get("i")
-        try:
-            if not isinstance(title, str) or not isinstance(after, str):
-                raise ValueError
-            after_id = uuid.UUID(after)
-        except ValueError:
-            raise InvalidArgument("cursor", "The cursor is not one this server issued.") from None
+        title, after_id = position
         qs = qs.filter(Q(title__gt=title) | Q(title=title, id__gt=after_id))
     page = list(_with_relations(qs.order_by("title", "id"))[: page_size + 1])
     more = len(page) > page_size

@@ -8,7 +8,6 @@ hand from call dates and durations set in `usage_world`.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +24,7 @@ from attention_mcp.pagination import encode_cursor
 from calls.models import Call, Deal
 from mcpgateway import registry
 from tests.factories import DealFactory, World
+from tests.support.tools import err, ok
 
 pytestmark = pytest.mark.django_db
 
@@ -32,27 +32,6 @@ ActorFor = Callable[[User], Actor]
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def call(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    """One tools/call through the registry; the text block always mirrors structuredContent."""
-    result = registry.call_tool(registry.tools()[name], actor, args)
-    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
-    return result
-
-
-def ok(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is False, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
-
-
-def err(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is True, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
 
 
 def snapshot() -> dict[str, Any]:

@@ -9,7 +9,6 @@ categories.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from calls.models import ForecastCategory, ForecastColumnType
 from forecasting.services import DEFAULT_SYSTEM_CATEGORIES, forecast_category_create, forecast_defaults_ensure
 from mcpgateway import registry
 from tests.factories import World
+from tests.support.tools import err, ok
 
 pytestmark = pytest.mark.django_db
 
@@ -32,27 +32,6 @@ DEFAULT_KEYS = [key for key, *_ in DEFAULT_SYSTEM_CATEGORIES]
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def call(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    """One tools/call through the registry; the text block always mirrors structuredContent."""
-    result = registry.call_tool(registry.tools()[name], actor, args)
-    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
-    return result
-
-
-def ok(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is False, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
-
-
-def err(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is True, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
 
 
 def snapshot() -> list[tuple[Any, ...]]:

@@ -13,7 +13,6 @@ Refusals are asserted twice: the error, and an unchanged `snapshot()` of every l
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -27,34 +26,13 @@ from accounts.permissions import READ, Actor
 from accounts.selectors import actor_for_user
 from attention_mcp.pagination import encode_cursor
 from calls.models import Call, CallLabel, LabelCategory, LabelOption
-from mcpgateway import registry
 from tests.factories import OrgWorld, World
+from tests.support.tools import err, ok
 
 ActorFor = Callable[[User], Actor]
 Labels = dict[str, dict[str, LabelCategory]]
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def call(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    """One tools/call through the registry; the text block always mirrors structuredContent."""
-    result = registry.call_tool(registry.tools()[name], actor, args)
-    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
-    return result
-
-
-def ok(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is False, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
-
-
-def err(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is True, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
 
 
 def snapshot() -> dict[str, Any]:

@@ -15,7 +15,6 @@ Refusals are asserted twice: the error, and an unchanged `snapshot()` of everyth
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,32 +40,12 @@ from calls.models import (
 from mcpgateway import registry
 from scorecards.services import Condition, ItemScoreIn, scorecard_create, scorecard_item_create, scorecard_result_create
 from tests.factories import OrgWorld, World, system_actor
+from tests.support.tools import err, ok
 
 pytestmark = pytest.mark.django_db
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def call(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    """One tools/call through the registry; the text block always mirrors structuredContent."""
-    result = registry.call_tool(registry.tools()[name], actor, args)
-    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
-    return result
-
-
-def ok(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is False, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
-
-
-def err(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is True, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
 
 
 def snapshot() -> dict[str, Any]:

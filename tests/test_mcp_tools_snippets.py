@@ -9,7 +9,6 @@ call lasts 1800 s. Refusals are asserted twice: the error, and an unchanged `sna
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -24,33 +23,12 @@ from accounts.permissions import READ, Actor
 from accounts.selectors import actor_for_user
 from attention_mcp.pagination import encode_cursor
 from calls.models import Snippet
-from mcpgateway import registry
 from tests.factories import OrgWorld, SnippetFactory, World
+from tests.support.tools import err, ok
 
 ActorFor = Callable[[User], Actor]
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def call(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    """One tools/call through the registry; the text block always mirrors structuredContent."""
-    result = registry.call_tool(registry.tools()[name], actor, args)
-    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
-    return result
-
-
-def ok(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is False, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
-
-
-def err(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is True, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
 
 
 def snapshot() -> list[tuple[Any, ...]]:
