@@ -23,6 +23,8 @@ import httpx2
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
+PACE_SECONDS = 1 / 12
+
 
 class Failed(Exception):
     pass
@@ -35,6 +37,8 @@ class Smoke:
         self.failures: list[str] = []
 
     async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        # Stay under the default per-second rate limit (20 requests per identity), as a polite client would.
+        await asyncio.sleep(PACE_SECONDS)
         result = await self.client.call_tool(name, arguments)
         body: dict[str, Any] = result.structured_content or {}
         self.called[name] = body
