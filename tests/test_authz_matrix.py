@@ -45,6 +45,7 @@ from mcpgateway import auth as gateway_auth
 from mcpgateway import registry
 from oauth.models import Application
 from tests.factories import OrgWorld, World, build_world
+from tests.support.catalog import CATALOG_MARKS
 from tests.test_visibility import EXPECTED as VISIBLE_CALLS
 
 pytestmark = pytest.mark.django_db
@@ -731,21 +732,27 @@ def test_every_tool_has_a_matrix_row() -> None:
     assert not stale, f"matrix rows for tools that do not exist: {stale}"
 
 
+def test_every_tool_has_its_catalog_marks_and_every_mark_a_tool() -> None:
+    assert set(CATALOG_MARKS) == set(registry.tools())
+
+
 @pytest.mark.parametrize("name", sorted(registry.tools()))
 def test_every_tool_is_described_annotated_and_typed(name: str) -> None:
     spec = registry.tools()[name]
+    access, admin, user_required, destructive = CATALOG_MARKS[name]
+    assert spec.scope == (READ if access == "read" else WRITE)
+    assert (spec.admin, spec.user_required, spec.destructive) == (admin, user_required, destructive)
     definition = spec.definition()
     assert len(definition["description"]) >= 80, "a description the model can act on"
     assert definition["title"]
     annotations = definition["annotations"]
-    assert annotations["readOnlyHint"] is (spec.scope == READ)
-    if spec.destructive:
-        assert annotations["destructiveHint"] is True
-        assert not annotations["readOnlyHint"]
+    assert annotations["readOnlyHint"] is (access == "read")
+    assert annotations["destructiveHint"] is destructive
     assert definition["outputSchema"].get("type") == "object"
     assert definition["outputSchema"].get("properties")
+    assert definition["inputSchema"]["additionalProperties"] is False
     for arg, schema in definition["inputSchema"].get("properties", {}).items():
-        assert schema.get("description") or "$ref" in schema or "anyOf" in schema, f"{name}.{arg} has no description"
+        assert schema.get("description"), f"{name}.{arg} has no description"
 
 
 # --- lifecycle --------------------------------------------------------------------------------------------------------

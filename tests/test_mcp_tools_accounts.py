@@ -8,7 +8,6 @@ Every test gets two organisations from `make_org()` (tests/support/mcp.py): `acm
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +26,9 @@ from accounts.permissions import ALL_SCOPES, READ, Actor
 from accounts.selectors import actor_for_user
 from attention_mcp.pagination import encode_cursor
 from mcpgateway import registry
+from tests.support.catalog import CATALOG_MARKS
 from tests.support.mcp import McpOrg, assert_invalid_token, committed, make_org, post, request, tool_error, tool_ok
+from tests.support.tools import err, ok
 
 pytest_plugins = ["tests.support.mcp_fixtures"]  # the live-server test at the end: mcp_url, fresh_org
 pytestmark = pytest.mark.django_db
@@ -77,27 +78,6 @@ def orgs() -> Orgs:
     return Orgs(acme=acme, other=other, manager=acme.add_user("manager", "manager", ("sales",)))
 
 
-def call(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    """One tools/call through the registry; the text block always mirrors structuredContent."""
-    result = registry.call_tool(registry.tools()[name], actor, args)
-    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
-    return result
-
-
-def ok(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is False, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
-
-
-def err(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is True, result
-    structured: dict[str, Any] = result["structuredContent"]
-    return structured
-
-
 def snapshot() -> dict[str, Any]:
     """Everything these tools write, in every organisation."""
     return {
@@ -130,47 +110,7 @@ def invite(orgs: Orgs, email: str = "new.rep@acme.example", **args: Any) -> dict
     return ok(orgs.admin, "invite_user", email=email, **args)
 
 
-# --- the marks of every tool here, as TOOLS.md gives them ------------------------------------------------------------
-
-# name: (access, admin, user_required, destructive)
-MARKS: dict[str, tuple[str, bool, bool, bool]] = {
-    "get_team": ("read", False, False, False),
-    "get_team_members": ("read", False, False, False),
-    "create_team": ("write", True, False, False),
-    "update_team": ("write", True, False, False),
-    "archive_team": ("write", True, False, False),
-    "change_team_parent": ("write", True, False, False),
-    "add_team_member": ("write", True, False, False),
-    "remove_team_member": ("write", True, False, False),
-    "list_reps": ("read", False, False, False),
-    "list_roles": ("read", False, False, False),
-    "update_user": ("write", True, False, False),
-    "update_user_teams": ("write", True, False, False),
-    "manage_user_role": ("write", True, False, False),
-    "delete_user": ("write", True, True, False),
-    "reactivate_user": ("write", True, False, False),
-    "list_invitations": ("read", False, False, False),
-    "invite_user": ("write", True, True, False),
-    "update_invitation": ("write", True, True, False),
-    "delete_invitation": ("write", True, True, True),
-}
-
-
-@pytest.mark.parametrize("name", sorted(MARKS))
-def test_tool_marks_match_the_catalog(name: str) -> None:
-    spec = registry.tools()[name]
-    access, admin, user_required, destructive = MARKS[name]
-    assert spec.scope == ("mcp:read" if access == "read" else "mcp:write")
-    assert (spec.admin, spec.user_required, spec.destructive) == (admin, user_required, destructive)
-    annotations = spec.definition()["annotations"]
-    assert annotations["readOnlyHint"] is (access == "read")
-    assert annotations["destructiveHint"] is destructive
-    assert spec.output_schema["type"] == "object"
-    assert spec.input_schema["additionalProperties"] is False
-    # Written for the model: several sentences, and every argument described.
-    assert len(spec.description) > 80
-    for arg, schema in spec.input_schema.get("properties", {}).items():
-        assert schema.get("description"), (name, arg)
+# --- schemas (marks and descriptions: the coverage guard in tests/test_authz_matrix.py) ----------------------------
 
 
 def test_lists_take_page_size_up_to_50_and_a_cursor() -> None:
@@ -861,7 +801,9 @@ def _valid_arguments(orgs: Orgs) -> dict[str, dict[str, Any]]:
     }
 
 
-WRITE_TOOLS = sorted(name for name, marks in MARKS.items() if marks[0] == "write")
+# The write tools of this module's apps (teams, users and roles, invitations).
+ACCOUNT_TOOLS = frozenset(name for name, spec in registry.tools().items() if spec.fn.__module__ == "accounts.mcp_tools")
+WRITE_TOOLS = sorted(name for name in ACCOUNT_TOOLS if CATALOG_MARKS[name][0] == "write")
 
 
 def test_every_write_tool_here_is_refused_for_a_read_only_token(orgs: Orgs) -> None:
@@ -895,7 +837,7 @@ def test_user_level_tools_are_refused_for_org_keys(orgs: Orgs) -> None:
     args = _valid_arguments(orgs)
     before = snapshot()
     for name in WRITE_TOOLS:
-        if MARKS[name][2]:
+        if CATALOG_MARKS[name][2]:
             assert err(orgs.org_key, name, **args[name])["error"] == "user_required", name
     assert snapshot() == before
 
@@ -959,7 +901,7 @@ def test_another_orgs_ids_are_not_found_for_every_tool(
     """Even an admin's and an org key's: and a not_found says nothing about the other organisation."""
     args = make_args(orgs)
     before = snapshot()
-    actors = [orgs.admin] if MARKS[tool][2] else [orgs.admin, orgs.org_key]  # org keys are user_required there
+    actors = [orgs.admin] if CATALOG_MARKS[tool][2] else [orgs.admin, orgs.org_key]  # org keys are user_required there
     for actor in actors:
         error = err(actor, tool, **args)
         assert error["error"] == "not_found", error

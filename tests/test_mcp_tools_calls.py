@@ -77,38 +77,7 @@ def labels_on(c: Call) -> dict[str, str]:
     }
 
 
-# --- marks -------------------------------------------------------------------------------------------------------
-
-# name: (access, admin, user_required, destructive); TOOLS.md marks all ten tools of calls/labels/snippets so.
-MARKS: dict[str, tuple[str, bool, bool, bool]] = {
-    "update_call": ("write", False, False, False),
-    "archive_call": ("write", False, False, False),
-    "change_conversation_labels": ("write", False, False, False),
-    "list_labels": ("read", False, False, False),
-    "create_label": ("write", True, False, False),
-    "update_label": ("write", True, False, False),
-    "delete_label": ("write", True, False, True),
-    "create_snippet": ("write", False, False, False),
-    "list_snippets": ("read", False, False, False),
-    "delete_snippet": ("write", False, False, True),
-}
-
-
-@pytest.mark.parametrize("name", sorted(MARKS))
-def test_tool_marks_match_the_catalog(name: str) -> None:
-    spec = registry.tools()[name]
-    access, admin, user_required, destructive = MARKS[name]
-    assert spec.scope == ("mcp:read" if access == "read" else "mcp:write")
-    assert (spec.admin, spec.user_required, spec.destructive) == (admin, user_required, destructive)
-    annotations = spec.definition()["annotations"]
-    assert annotations["readOnlyHint"] is (access == "read")
-    assert annotations["destructiveHint"] is destructive
-    assert spec.output_schema["type"] == "object"
-    assert spec.input_schema["additionalProperties"] is False
-    # Written for the model: several sentences, and every argument described.
-    assert len(spec.description) > 80
-    for arg, schema in spec.input_schema.get("properties", {}).items():
-        assert schema.get("description"), (name, arg)
+# --- schemas (marks and descriptions: the coverage guard in tests/test_authz_matrix.py) ----------------------------
 
 
 def test_lists_take_page_size_up_to_50_and_a_cursor() -> None:

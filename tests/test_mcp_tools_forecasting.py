@@ -21,7 +21,6 @@ from accounts.permissions import READ, WRITE, Actor
 from accounts.selectors import actor_for_user
 from calls.models import ForecastCategory, ForecastColumnType
 from forecasting.services import DEFAULT_SYSTEM_CATEGORIES, forecast_category_create, forecast_defaults_ensure
-from mcpgateway import registry
 from tests.factories import World
 from tests.support.tools import err, ok
 
@@ -69,30 +68,6 @@ def upside(world: World, actor_for: ActorFor) -> dict[str, Any]:
     made = ok(admin(world, actor_for), "create_forecast_category", column_key="upside", label="Upside")
     ok(world.b.org_key_actor, "create_forecast_category", column_key="upside", label="Upside")
     return made
-
-
-# --- marks --------------------------------------------------------------------------------------------------------
-
-MARKS = {
-    "get_forecast_config": ("read", False),
-    "create_forecast_category": ("write", True),
-    "update_forecast_category": ("write", True),
-}
-
-
-@pytest.mark.parametrize("name", sorted(MARKS))
-def test_forecast_tool_marks_match_the_catalog(name: str) -> None:
-    spec = registry.tools()[name]
-    access, is_admin = MARKS[name]
-    assert spec.scope == (READ if access == "read" else WRITE)
-    assert (spec.admin, spec.user_required, spec.destructive) == (is_admin, False, False)
-    annotations = spec.definition()["annotations"]
-    assert annotations["readOnlyHint"] is (access == "read")
-    assert annotations["destructiveHint"] is False
-    assert spec.input_schema["additionalProperties"] is False
-    assert len(spec.description) > 80
-    for arg, schema in spec.input_schema.get("properties", {}).items():
-        assert schema.get("description"), (name, arg)
 
 
 # --- get_forecast_config ------------------------------------------------------------------------------------------

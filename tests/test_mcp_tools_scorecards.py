@@ -167,37 +167,7 @@ def env(world: World, actor_for: Callable[[User], Actor]) -> Env:
     return Env(world=world, a=build_scorecards(world.a), b=build_scorecards(world.b), actor_for=actor_for)
 
 
-# --- the marks of every tool here, as TOOLS.md gives them ------------------------------------------------------------
-
-# name: (access, admin, user_required, destructive)
-MARKS: dict[str, tuple[str, bool, bool, bool]] = {
-    "get_scorecards": ("read", False, False, False),
-    "get_scorecard_details": ("read", False, False, False),
-    "create_scorecard": ("write", True, False, False),
-    "update_scorecard": ("write", True, False, False),
-    "create_scorecard_item": ("write", True, False, False),
-    "update_scorecard_item": ("write", True, False, False),
-    "delete_scorecard_item": ("write", True, False, True),
-    "reorder_scorecard_items": ("write", True, False, False),
-    "create_scorecard_result": ("write", False, False, False),
-    "get_scorecard_summary": ("read", False, False, False),
-}
-
-
-@pytest.mark.parametrize("name", sorted(MARKS))
-def test_tool_marks_match_the_catalog(name: str) -> None:
-    spec = registry.tools()[name]
-    access, admin, user_required, destructive = MARKS[name]
-    assert spec.scope == ("mcp:read" if access == "read" else "mcp:write")
-    assert (spec.admin, spec.user_required, spec.destructive) == (admin, user_required, destructive)
-    annotations = spec.definition()["annotations"]
-    assert annotations["readOnlyHint"] is (access == "read")
-    assert annotations["destructiveHint"] is destructive
-    assert spec.output_schema["type"] == "object"
-    assert spec.input_schema["additionalProperties"] is False
-    assert len(spec.description) > 80
-    for arg, schema in spec.input_schema.get("properties", {}).items():
-        assert schema.get("description"), (name, arg)
+# --- schemas (marks and descriptions: the coverage guard in tests/test_authz_matrix.py) ----------------------------
 
 
 def test_get_scorecards_takes_page_size_up_to_50_and_a_cursor() -> None:

@@ -55,6 +55,7 @@ from calls.models import (
 )
 from mcpgateway import registry
 from tests.factories import OrgWorld, World, system_actor
+from tests.support.tools import err, ok
 
 pytestmark = pytest.mark.django_db
 
@@ -72,26 +73,6 @@ JANUARY = "in January 2025"
 
 
 # --- helpers -----------------------------------------------------------------------------------------------------
-
-
-def call(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = registry.call_tool(registry.tools()[name], actor, args)
-    assert json.loads(result["content"][0]["text"]) == result["structuredContent"]
-    return result
-
-
-def ok(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is False, result
-    body: dict[str, Any] = result["structuredContent"]
-    return body
-
-
-def err(actor: Actor, name: str, /, **args: Any) -> dict[str, Any]:
-    result = call(actor, name, **args)
-    assert result["isError"] is True, result
-    body: dict[str, Any] = result["structuredContent"]
-    return body
 
 
 def actor(user: Any, scopes: frozenset[str] = ALL_SCOPES) -> Actor:
@@ -178,27 +159,6 @@ class Recorder:
             return real(a, name, arguments)
 
         monkeypatch.setattr(runner, "call_read_tool", recorded)
-
-
-# --- marks ---------------------------------------------------------------------------------------------------------
-
-
-def test_agent_tools_carry_the_marks_of_the_catalog() -> None:
-    tools = registry.tools()
-    marks = {name: (tools[name].scope, tools[name].user_required, tools[name].destructive) for name in AGENT_TOOLS}
-    assert marks == {
-        "send_super_agent_message": (WRITE, True, False),
-        "list_super_agent_sessions": (READ, True, False),
-        "get_super_agent_session_history": (READ, True, False),
-        "cancel_super_agent_processing": (WRITE, True, False),
-        "rename_super_agent_session": (WRITE, True, False),
-        "delete_super_agent_session": (WRITE, True, True),
-    }
-    for name in AGENT_TOOLS:
-        definition = tools[name].definition()
-        assert definition["annotations"]["readOnlyHint"] is (tools[name].scope == READ)
-        for arg, schema in definition["inputSchema"].get("properties", {}).items():
-            assert schema.get("description") or "anyOf" in schema, f"{name}.{arg}"
 
 
 @pytest.mark.parametrize("name", AGENT_TOOLS)
