@@ -66,7 +66,12 @@ TeamId = Annotated[uuid.UUID, Field(description="The team's id, from list_teams"
 UserId = Annotated[uuid.UUID, Field(description="The user's id, from list_reps")]
 
 
-@tool(title="Who am I", access="read")
+def _org_level(actor: Actor) -> bool:
+    # Bound to no person, get_me needs only the organisation, which authentication has already read.
+    return actor.user_id is None
+
+
+@tool(title="Who am I", access="read", inline=_org_level)
 def get_me(actor: Actor) -> Me:
     """Return the caller's identity: the person (null for an org-level API key), the organisation, role types
     (admin, manager, sales_rep), team memberships with the primary team, and the credential kind and scopes.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -22,6 +24,7 @@ from accounts.permissions import ALL_SCOPES, Actor
 from accounts.request_memo import remember_org
 from apikeys import tokens
 from apikeys.models import ApiKey
+from attention_mcp import pgpipe
 
 # last_used_at is written at most this often per key, to keep writes off the hot path.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -79,13 +82,23 @@ def _fetch_key_row(jti: str) -> tuple[Any, ...] | None:
         return cursor.fetchone()
 
 
-def authenticate_api_key(token: str, claims: tokens.KeyClaims) -> Actor:
-    """The Actor for a token whose signature and claims `tokens.verify` accepted.
+@dataclass(frozen=True, slots=True)
+class KeyAuth:
+    """What one key check established: the actor, the organisation's row, and whether last use is due."""
 
-    Raises TokenInvalid or TokenExpired. Database errors propagate: the caller
-    answers 503, authentication never fails open.
-    """
-    row = _fetch_key_row(claims.jti)
+    actor: Actor
+    key_id: uuid.UUID
+    org: tuple[uuid.UUID, str, str]  # id, name, slug
+    touch_due: bool
+
+    def remember(self) -> None:
+        """Keep the organisation for the rest of the request (`access_org` reuses it)."""
+        # The fields read here; any other field of this instance loads from the database if touched.
+        remember_org(Organization.from_db("default", ["id", "name", "slug"], list(self.org)))
+
+
+def check_key_row(token: str, claims: tokens.KeyClaims, row: Sequence[Any] | None, now: datetime) -> KeyAuth:
+    """The decision on a key's row (as `_SQL` selects it, from either path). Raises TokenInvalid or TokenExpired."""
     if row is None:
         raise tokens.TokenInvalid("unknown key")
     (key_id, stored_hash, org_id, user_id, revoked_at, expires_at, last_used_at,
@@ -95,7 +108,6 @@ def authenticate_api_key(token: str, claims: tokens.KeyClaims) -> Actor:
     org_id, user_id, user_org_id = _uuid(org_id), _uuid(user_id), _uuid(user_org_id)
     if revoked_at is not None or str(org_id) != claims.org_id:
         raise tokens.TokenInvalid("revoked")
-    now = timezone.now()
     expires = _dt(expires_at)
     if expires is not None and expires <= now:
         raise tokens.TokenExpired
@@ -111,9 +123,48 @@ def authenticate_api_key(token: str, claims: tokens.KeyClaims) -> Actor:
             raise tokens.TokenInvalid("user inactive")
         roles = frozenset(role_types.split(",")) if role_types else frozenset()
         actor = Actor(org_id=org_id, user_id=user_id, roles=roles, scopes=ALL_SCOPES, via="user_key")
-    # The fields read here; any other field of this instance loads from the database if touched.
-    remember_org(Organization.from_db("default", ["id", "name", "slug"], [org_id, org_name, org_slug]))
     last_used = _dt(last_used_at)
-    if last_used is None or now - last_used >= LAST_USED_RESOLUTION:
-        ApiKey.objects.filter(pk=key_id).update(last_used_at=now)
-    return actor
+    touch_due = last_used is None or now - last_used >= LAST_USED_RESOLUTION
+    key_uuid = _uuid(key_id)
+    assert key_uuid is not None
+    return KeyAuth(actor, key_uuid, (org_id, org_name, org_slug), touch_due)
+
+
+def authenticate_api_key(token: str, claims: tokens.KeyClaims) -> Actor:
+    """The Actor for a token whose signature and claims `tokens.verify` accepted (sync, any database).
+
+    Raises TokenInvalid or TokenExpired. Database errors propagate: the caller
+    answers 503, authentication never fails open.
+    """
+    now = timezone.now()
+    checked = check_key_row(token, claims, _fetch_key_row(claims.jti), now)
+    checked.remember()
+    if checked.touch_due:
+        record_use(checked.key_id, now)
+    return checked.actor
+
+
+def record_use(key_id: uuid.UUID, when: datetime) -> None:
+    """Write last_used_at (sync: the caller makes sure it is due, at most once a minute per key)."""
+    ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
+
+
+# The same query for the event loop's pipelined connection (PostgreSQL only; libpq numbers its parameters).
+_PIPE_KEY_ROW = pgpipe.statement("apikey_row", _sql_for("postgresql").replace("%s", "$1"))
+
+
+def key_rows_async(claims: tokens.KeyClaims) -> Awaitable[list[pgpipe.Row]]:
+    """Send the key's row query from the event loop now (PostgreSQL only); await the rows later.
+
+    Sending first and awaiting later lets the caller's other round trip (the rate limiter's) overlap it.
+    """
+    return pgpipe.pipe().fetch(_PIPE_KEY_ROW, (claims.jti.encode(),))
+
+
+def check_key_rows(token: str, claims: tokens.KeyClaims, rows: list[pgpipe.Row]) -> KeyAuth:
+    """`authenticate_api_key`'s decision on the rows `key_rows_async` read: the same row, the same rules.
+
+    Raises TokenInvalid or TokenExpired. The caller remembers the organisation (`KeyAuth.remember`) in its
+    request's scope, and records the key's use (`record_use`, off the event loop) when `touch_due`.
+    """
+    return check_key_row(token, claims, rows[0] if rows else None, timezone.now())

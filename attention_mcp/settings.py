@@ -296,6 +296,9 @@ MCP_TOOL_MODULES = [
 MCP_MAX_BODY_BYTES = env_int("MCP_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Threads that run authentication and tools; each keeps its own database connection open.
 MCP_WORKER_THREADS = env_int("MCP_WORKER_THREADS", 8, minimum=1)
+# API-key requests on PostgreSQL are authenticated from the event loop (mcpgateway/pgpipe.py); a query that
+# gets no answer this long fails (503) and its connection is replaced.
+MCP_DB_TIMEOUT_SECONDS = env_int("MCP_DB_TIMEOUT_SECONDS", 10, minimum=1)
 # The super agent (agent/conf.py): how long send_super_agent_message waits before answering "processing", and
 # the in-process worker threads that run its jobs (0: only `manage.py run_agent_worker` processes run them).
 AGENT_SEND_WAIT_SECONDS = env_int("AGENT_SEND_WAIT_SECONDS", 15, minimum=0)

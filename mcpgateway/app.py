@@ -16,19 +16,24 @@ a 429 rather than a 401 once it is over.
 from __future__ import annotations
 
 import asyncio
-import json
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
+from django.utils import timezone
 
 from accounts.request_memo import request_scope
-from mcpgateway import auth, protocol
+from apikeys import authentication
+from apikeys.tokens import KeyClaims, TokenExpired, TokenInvalid
+from attention_mcp import pgpipe
+from mcpgateway import auth, protocol, registry
 from ratelimit.core import Decision
 from ratelimit.http import refusal_body, refusal_headers
 from ratelimit.identity import client_ip
@@ -60,6 +65,34 @@ def _ensure_healthy_connection() -> None:
         conn.errors_occurred = False
 
 
+def _abandon(pending: Awaitable[Any]) -> None:
+    """Let go of a query nobody will await, without a "never retrieved" warning for its outcome."""
+    if isinstance(pending, asyncio.Future):
+        pending.add_done_callback(lambda f: f.cancelled() or f.exception())
+    elif inspect.iscoroutine(pending):
+        pending.close()
+
+
+def _log_failure(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        logger.warning("could not record an API key's last use: %s", done.exception())
+
+
+def _in_worker(fn: Callable[[], Any]) -> Any:
+    _ensure_healthy_connection()
+    return fn()
+
+
+def _dispatch_in_worker(
+    dispatcher: protocol.Dispatcher, decoded: Any, checked: authentication.KeyAuth
+) -> protocol.Reply:
+    """The tool part of a request authenticated on the event loop."""
+    _ensure_healthy_connection()
+    with request_scope():
+        checked.remember()
+        return dispatcher.handle_body(decoded)
+
+
 def _client_ip(client: Any, headers: dict[str, str]) -> str:
     """The address a request counts against when nothing else identifies it (scope["client"] is (host, port))."""
     peer = client[0] if client else None
@@ -74,6 +107,8 @@ class McpEndpoint:
     def __init__(self) -> None:
         self.max_body = settings.MCP_MAX_BODY_BYTES
         self.executor = ThreadPoolExecutor(max_workers=settings.MCP_WORKER_THREADS, thread_name_prefix="mcp-worker")
+        # Import every tool module now, not inside the first request (it would hold the event loop that long).
+        registry.tools()
 
     @cached_property
     def allowed_origins(self) -> tuple[frozenset[str], tuple[str, ...]]:
@@ -157,9 +192,7 @@ class McpEndpoint:
             limiter = gateway_limiter()
             if limiter is None:
                 return await self._unauthorized(send, failure, cors)
-            # No database work, but the limiter may wait on Redis: not on the event loop.
-            ip = _client_ip(scope.get("client"), headers)
-            decision = await asyncio.get_running_loop().run_in_executor(self.executor, limiter.check_ip, ip)
+            decision = await limiter.check_ip_async(_client_ip(scope.get("client"), headers), self._off_loop)
             if not decision.allowed:
                 return await self._too_many(send, decision, cors)
             return await self._unauthorized(send, failure, [*cors, *decision.headers])
@@ -170,11 +203,13 @@ class McpEndpoint:
                 send, 413, protocol.jsonrpc_error(None, protocol.INVALID_REQUEST, "Request body too large"), cors
             )
 
-        loop = asyncio.get_running_loop()
         try:
-            outcome, rate_headers = await loop.run_in_executor(
-                self.executor, self._work, credential, body, headers, scope.get("client")
-            )
+            if credential.api_key is not None and self.loop_auth:
+                outcome, rate_headers = await self._on_loop(credential, credential.api_key, body, headers, scope)
+            else:
+                outcome, rate_headers = await asyncio.get_running_loop().run_in_executor(
+                    self.executor, self._work, credential, body, headers, scope.get("client")
+                )
         except DatabaseError:
             logger.exception("database unavailable while authenticating an MCP request")
             return await self._json(
@@ -200,6 +235,70 @@ class McpEndpoint:
             b"event: message\ndata: " + payload + b"\n\n",
             [*cors, *rate_headers, (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
         )
+
+    @cached_property
+    def loop_auth(self) -> bool:
+        """API keys are checked from the event loop when the database is PostgreSQL (see attention_mcp/pgpipe)."""
+        return pgpipe.available()
+
+    def _off_loop(self, fn: Callable[[], Any]) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().run_in_executor(self.executor, _in_worker, fn)
+
+    async def _on_loop(
+        self, credential: auth.Credential, claims: KeyClaims, body: bytes, headers: dict[str, str], scope: Scope
+    ) -> Outcome:
+        """An API-key request, authenticated and rate limited from the event loop; the tool runs here too
+        when it needs nothing more from the database, else in a worker thread. Same decisions as `_work`."""
+        # The key's query goes out first; the limiter's round trip overlaps it.
+        rows = authentication.key_rows_async(claims)
+        limiter = gateway_limiter()
+        try:
+            decision = await limiter.check_claims_async(claims, self._off_loop) if limiter is not None else None
+        except BaseException:
+            _abandon(rows)
+            raise
+        key_rows = await rows
+        try:
+            checked = authentication.check_key_rows(credential.token, claims, key_rows)
+        except (TokenExpired, TokenInvalid) as exc:
+            failure = auth.AuthFailure("expired" if isinstance(exc, TokenExpired) else "invalid")
+            if limiter is None:
+                return failure, ()
+            refusal = await limiter.check_ip_async(_client_ip(scope.get("client"), headers), self._off_loop)
+            return (failure if refusal.allowed else refusal), refusal.headers
+        actor = checked.actor
+        if checked.touch_due:
+            # Bookkeeping the reply does not wait for (at most once a minute per key), in a worker thread:
+            # the event loop's connection only reads.
+            self._off_loop(partial(authentication.record_use, checked.key_id, timezone.now())).add_done_callback(
+                _log_failure
+            )
+        rate_headers: Headers = ()
+        if limiter is not None:
+            if decision is None:
+                decision = await limiter.check_actor_async(actor, self._off_loop)
+            if not decision.allowed:
+                return decision, ()
+            rate_headers = decision.headers
+        try:
+            decoded = protocol.decode(body)
+        except (ValueError, RecursionError):
+            return protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error")), rate_headers
+        version = headers.get("mcp-protocol-version")
+        dispatcher = protocol.Dispatcher(actor=actor, header_version=version, headers=headers)
+        if dispatcher.runs_inline(decoded):
+            try:
+                # Synchronous from here to the reply: no other request runs on this thread meanwhile, so the
+                # thread's request memo is this request's alone.
+                with request_scope():
+                    checked.remember()
+                    return dispatcher.handle_body(decoded), rate_headers
+            except SynchronousOnlyOperation:
+                logger.warning("an inline tool touched the database; ran it in a worker thread instead")
+        reply = await asyncio.get_running_loop().run_in_executor(
+            self.executor, _dispatch_in_worker, dispatcher, decoded, checked
+        )
+        return reply, rate_headers
 
     def _work(self, credential: auth.Credential, body: bytes, headers: dict[str, str], client: Any) -> Outcome:
         """Authenticate against the database, then handle the body. Runs in a worker thread."""
@@ -232,7 +331,7 @@ class McpEndpoint:
                 return decision, ()
             rate_headers = decision.headers
         try:
-            decoded = json.loads(body)
+            decoded = protocol.decode(body)
         except (ValueError, RecursionError):
             reply = protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error"))
             return reply, rate_headers

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+import orjson
 from django.conf import settings
+from django.core.exceptions import SynchronousOnlyOperation
 from django.db import DatabaseError, DataError
 from mcp.shared.inbound import (
     ERROR_CODE_HTTP_STATUS,
@@ -168,6 +170,20 @@ class Dispatcher:
         self.headers = headers
         self.version = header_version or DEFAULT_VERSION
 
+    def runs_inline(self, decoded: Any) -> bool:
+        """True when handling `decoded` cannot touch the database (so it may run on the event loop):
+        anything but a tool call, or a call of a tool that says it runs inline for this actor."""
+        if not isinstance(decoded, dict):
+            return not isinstance(decoded, list)  # a batch may hold tool calls
+        if decoded.get("method") != "tools/call":
+            return True
+        params = decoded.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        spec = registry.tools().get(name) if isinstance(name, str) else None
+        if spec is None:
+            return True  # answered with an error, no tool runs
+        return spec.inline is not None and spec.inline(self.actor)
+
     def handle_body(self, decoded: Any) -> Reply:
         if self.header_version is not None and self.header_version not in SUPPORTED_VERSIONS:
             req_id = decoded.get("id") if isinstance(decoded, dict) else None
@@ -268,6 +284,8 @@ class Dispatcher:
     def _run(self, spec: registry.ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
         try:
             return registry.call_tool(spec, self.actor, arguments)
+        except SynchronousOnlyOperation:
+            raise  # an inline tool touched the database on the event loop: the gateway reruns it in a thread
         except DataError:
             # The database refused a value (out of range, unstorable): the caller's input, not an outage.
             logger.info("database refused a value in tool %s", spec.name)
@@ -295,4 +313,15 @@ class _Internal(DomainError):
 
 
 def encode(body: Any) -> bytes:
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    """Compact UTF-8 JSON. orjson (about ten times faster than the standard library, and on every reply);
+    the standard library for what orjson refuses (integers beyond 64 bits, non-string keys)."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode(body: bytes) -> Any:
+    """Parse a request body. Raises ValueError (orjson's JSONDecodeError is one) for anything that is not
+    strict UTF-8 JSON: NaN, infinities and unpaired surrogates included, which JSON-RPC peers cannot use."""
+    return orjson.loads(body)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 from typing import Any, Literal, TypeVar
 
+import orjson
 from django.conf import settings
 from mcp.server.mcpserver.utilities.func_metadata import FuncMetadata, func_metadata
 from pydantic import BaseModel, ValidationError
@@ -44,6 +45,9 @@ class ToolSpec:
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     arg_names: frozenset[str] = field(default_factory=frozenset)
+    # When it says so for an actor, the tool needs nothing beyond what authentication already read, and
+    # the gateway runs it on the event loop instead of a worker thread (read-only tools only).
+    inline: Callable[[Actor], bool] | None = None
 
     def definition(self) -> dict[str, Any]:
         """The tool as tools/list publishes it (the newest shape; older versions are cut down by the SDK's models)."""
@@ -87,12 +91,20 @@ def tool(
     user_required: bool = False,
     destructive: bool = False,
     idempotent: bool = False,
+    inline: Callable[[Actor], bool] | None = None,
 ) -> Callable[[F], F]:
     """Register a tool. Its first parameter is the Actor; the rest become the input schema.
 
     `admin` is a mark (published, and checked by the authorization matrix); the
     services the tool calls are what enforce it.
+
+    `inline(actor)` true promises that, for that actor, the tool reads only the request's memo (what
+    authentication loaded), never the database, so it may run on the event loop. Should it touch the
+    database after all, Django refuses (SynchronousOnlyOperation) before any query runs and the gateway
+    runs the call again in a worker thread; that is safe only for read-only tools, hence the rule.
     """
+    if inline is not None and access != "read":
+        raise TypeError("only read tools may run inline")
 
     def register(fn: F) -> F:
         params = list(inspect.signature(fn).parameters)
@@ -121,6 +133,7 @@ def tool(
             input_schema=input_schema,
             output_schema=meta.output_schema,
             arg_names=arg_names,
+            inline=inline,
         )
         if spec.name in _REGISTRY and _REGISTRY[spec.name].fn is not fn:
             raise ValueError(f"tool {spec.name} is registered twice")
@@ -140,10 +153,18 @@ def tools() -> dict[str, ToolSpec]:
     return _REGISTRY
 
 
+def _text(structured: Any) -> str:
+    """The structured result as the text block's compact JSON (orjson; the standard library for what it refuses)."""
+    try:
+        return orjson.dumps(structured).decode()
+    except TypeError:
+        return json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
+
+
 def error_result(error: DomainError) -> dict[str, Any]:
     body = error.as_dict()
     return {
-        "content": [{"type": "text", "text": json.dumps(body, ensure_ascii=False)}],
+        "content": [{"type": "text", "text": _text(body)}],
         "structuredContent": body,
         "isError": True,
     }
@@ -193,7 +214,7 @@ def call_tool(spec: ToolSpec, actor: Actor, arguments: dict[str, Any]) -> dict[s
         return error_result(exc)
     structured = result.model_dump(mode="json", by_alias=True) if isinstance(result, BaseModel) else result
     return {
-        "content": [{"type": "text", "text": json.dumps(structured, ensure_ascii=False, separators=(",", ":"))}],
+        "content": [{"type": "text", "text": _text(structured)}],
         "structuredContent": structured,
         "isError": False,
     }

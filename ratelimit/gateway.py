@@ -8,17 +8,22 @@ round trip and no database query.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 import uuid
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from accounts.permissions import Actor
 from apikeys.tokens import KeyClaims
-from ratelimit.core import Decision, Policy, StaleConfig, policy_of
+from ratelimit.aioredis import AsyncRedisBackend
+from ratelimit.core import Decision, LimiterUnavailable, Policy, StaleConfig, decide, policy_of
 from ratelimit.identity import actor_identity, ip_identity
 from ratelimit.limiter import Limiter, Ticket
 from ratelimit.models import OrgRateLimit
+from ratelimit.redis_backend import RedisBackend
 
 Limits = tuple[int, int, int]  # per second, per hour, per day
 
@@ -41,6 +46,13 @@ class OverrideCache:
         self._lock = threading.Lock()
         # Bumped by every invalidation: a load that started before one must not store what it read.
         self._epoch = 0
+
+    def cached(self, org_id: uuid.UUID | None) -> Policy | None:
+        """The policy if known and fresh, without touching the database; None when it must be loaded."""
+        if org_id is None:
+            return self.default_policy
+        entry = self._entries.get(org_id)
+        return entry[0] if entry is not None and entry[1] > time.monotonic() else None
 
     def policy_for(self, org_id: uuid.UUID | None) -> Policy:
         if org_id is None:
@@ -78,10 +90,18 @@ class KeyTicket:
     ticket: Ticket
 
 
+# Runs a blocking call off the event loop (the gateway passes its worker pool).
+OffLoop = Callable[[Callable[[], Policy]], "asyncio.Future[Policy]"]
+
+
 class GatewayLimiter:
     def __init__(self, limiter: Limiter, overrides: OverrideCache) -> None:
         self.limiter = limiter
         self.overrides = overrides
+        self._redis = limiter.backend if isinstance(limiter.backend, RedisBackend) else None
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncRedisBackend] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def check_actor(self, actor: Actor) -> Decision:
         return self._check(actor_identity(actor), actor.org_id)
@@ -124,3 +144,56 @@ class GatewayLimiter:
                 overrides.invalidate(stale.generation)
         # Changed twice in a row while we reloaded: count with what we have rather than loop.
         return self.limiter.check(identity, overrides.policy_for(org_id), "")
+
+    # --- from the event loop -------------------------------------------------------------------------------
+
+    async def check_claims_async(self, claims: KeyClaims, off_loop: OffLoop) -> Decision | None:
+        """`begin_key` + `finish` from the event loop: the API key's identity, from its verified claims.
+        None for claims that name no valid identity (the database check refuses those anyway)."""
+        try:
+            org_id = uuid.UUID(claims.org_id)
+            user_id = uuid.UUID(claims.user_id) if claims.user_id is not None else None
+        except ValueError:
+            return None
+        identity = f"user-{user_id}" if user_id is not None else f"org-{org_id}"
+        return await self._check_async(identity, org_id, off_loop)
+
+    async def check_actor_async(self, actor: Actor, off_loop: OffLoop) -> Decision:
+        return await self._check_async(actor_identity(actor), actor.org_id, off_loop)
+
+    async def check_ip_async(self, ip: str, off_loop: OffLoop) -> Decision:
+        return await self._check_async(ip_identity(ip), None, off_loop)
+
+    async def _check_async(self, identity: str, org_id: uuid.UUID | None, off_loop: OffLoop) -> Decision:
+        overrides = self.overrides
+        if self._redis is None:
+            # In-process counters: no I/O, but an override may need loading from the database.
+            if overrides.cached(org_id) is None:
+                await off_loop(lambda: overrides.policy_for(org_id))
+            return self._check(identity, org_id)
+        backend = self._async_backend()
+        for attempt in range(3):
+            # After two changes in a row while we reloaded, count with what we have rather than loop.
+            generation = overrides.generation if attempt < 2 else ""
+            policy = overrides.cached(org_id)
+            if policy is None:
+                policy = await off_loop(lambda: overrides.policy_for(org_id))
+            try:
+                return decide(policy, await backend.hit(identity, policy, generation))
+            except LimiterUnavailable as exc:
+                return self.limiter.unavailable(identity, policy, str(exc))
+            except StaleConfig as stale:
+                overrides.invalidate(stale.generation)
+        raise AssertionError("unreachable: the last attempt does not check the generation")
+
+    def _async_backend(self) -> AsyncRedisBackend:
+        assert self._redis is not None
+        loop = asyncio.get_running_loop()
+        backend = self._async.get(loop)
+        if backend is None:
+            backend = self._async[loop] = AsyncRedisBackend(self._redis, loop)
+        return backend
+
+    def close_async(self) -> None:
+        for backend in list(self._async.values()):
+            backend.close()

@@ -77,7 +77,7 @@ class Limiter:
         try:
             sent = self.backend.send(key, policy, generation)
         except LimiterUnavailable as exc:
-            return Ticket(key, policy, None, self._unavailable(key, policy, str(exc)))
+            return Ticket(key, policy, None, self.unavailable(key, policy, str(exc)))
         return Ticket(key, policy, sent, None)
 
     def complete(self, ticket: Ticket) -> Decision:
@@ -87,10 +87,11 @@ class Limiter:
         try:
             reply = self.backend.receive(ticket.sent)
         except LimiterUnavailable as exc:
-            return self._unavailable(ticket.key, ticket.policy, str(exc))
+            return self.unavailable(ticket.key, ticket.policy, str(exc))
         return decide(ticket.policy, reply)
 
-    def _unavailable(self, key: str, policy: Policy, reason: str) -> Decision:
+    def unavailable(self, key: str, policy: Policy, reason: str) -> Decision:
+        """The decision when the backend could not answer: the fallback's, or let through (fail open)."""
         self._report(reason)
         if self.fallback is not None:
             with self._lock:

@@ -124,11 +124,11 @@ class RedisBackend:
             socket_keepalive=True,
             health_check_interval=0,
         )
-        self._connection_class: Any = template.connection_class
-        self._connection_kwargs = dict(template.connection_kwargs)
+        self.connection_class: Any = template.connection_class
+        self.connection_kwargs = dict(template.connection_kwargs)
         self.prefix = prefix
         self.generation_key = f"{prefix}:cfg-gen"
-        self._generation_key = self.generation_key.encode()
+        self.generation_key_bytes = self.generation_key.encode()
         self.breaker = breaker
         self._local = threading.local()
         self._connections: list[Any] = []
@@ -140,7 +140,7 @@ class RedisBackend:
     def _connection(self) -> Any:
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            conn = self._connection_class(**self._connection_kwargs)
+            conn = self.connection_class(**self.connection_kwargs)
             self._local.conn = conn
             with self._connections_lock:
                 self._connections.append(conn)
@@ -154,13 +154,13 @@ class RedisBackend:
         """
         if not self.breaker.allow():
             raise LimiterUnavailable("circuit open")
-        args = (self.key(key).encode(), self._generation_key, generation.encode(), *policy.argv)
+        args = (self.key(key).encode(), self.generation_key_bytes, generation.encode(), *policy.argv)
         try:
             conn = self._connection()
             # redis-py drops the connection itself on socket errors and timeouts; the next call reconnects.
             conn.send_packed_command(pack(_EVALSHA, SCRIPT_SHA, _TWO_KEYS, *args), check_health=False)
         except Exception as exc:
-            raise self._failed(exc) from exc
+            raise self.failed(exc) from exc
         return _Sent(conn, args)
 
     def receive(self, sent: _Sent) -> Sequence[int]:
@@ -178,7 +178,7 @@ class RedisBackend:
             self.breaker.success()
             raise
         except Exception as exc:
-            raise self._failed(exc) from exc
+            raise self.failed(exc) from exc
         if self.breaker.success():
             logger.warning("rate limiter: Redis answers again, limiting resumed")
         return reply  # type: ignore[no-any-return]
@@ -186,10 +186,16 @@ class RedisBackend:
     def hit(self, key: str, policy: Policy, generation: str) -> Sequence[int]:
         return self.receive(self.send(key, policy, generation))
 
-    def _failed(self, exc: Exception) -> LimiterUnavailable:
+    def recovered(self) -> None:
+        """Record a check that worked (closing the circuit if it was open)."""
+        if self.breaker.success():
+            logger.warning("rate limiter: Redis answers again, limiting resumed")
+
+    def failed(self, exc: Exception) -> LimiterUnavailable:
+        """Record a failed check (opening the circuit after a few); the error to raise."""
         # Redis errors (refused, timeout, OOM, ...) and anything unexpected from the client alike:
         # the limiter must never be the reason a request fails.
-        if not isinstance(exc, RedisError | OSError):
+        if not isinstance(exc, RedisError | OSError | LimiterUnavailable | TimeoutError):
             logger.error("rate limiter: unexpected error from the Redis client", exc_info=exc)
         if self.breaker.failure():
             logger.warning(
@@ -210,7 +216,7 @@ class RedisBackend:
 
     def bump_generation(self) -> None:
         """Tell every process that per-organisation limits changed. Raises LimiterUnavailable."""
-        self._command(b"INCR", self._generation_key)
+        self._command(b"INCR", self.generation_key_bytes)
 
     def now_ms(self) -> int:
         """Redis's clock, the one the windows follow."""

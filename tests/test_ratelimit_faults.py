@@ -7,15 +7,17 @@ counts the bypass, and limits again on its own once Redis is back.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import redis
 
-from ratelimit.core import BYPASSED, CircuitBreaker, Decision, MemoryBackend, Policy
+from ratelimit.aioredis import AsyncRedisBackend
+from ratelimit.core import BYPASSED, CircuitBreaker, Decision, LimiterUnavailable, MemoryBackend, Policy, decide
 from ratelimit.gateway import mcp_policy
 from ratelimit.limiter import Limiter
 from ratelimit.redis_backend import RedisBackend
@@ -49,6 +51,50 @@ def backend(private_redis: PrivateRedis) -> Iterator[RedisBackend]:
     )
     yield backend
     backend.close()
+
+
+class LoopLimiter:
+    """/mcp's path on PostgreSQL: the check from an event loop (AsyncRedisBackend, one pipelined connection),
+    with the same bookkeeping as `Limiter` when Redis cannot answer (GatewayLimiter._check_async)."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.limiter = Limiter(backend)
+        self.loop = asyncio.new_event_loop()
+        self.aio = AsyncRedisBackend(backend, self.loop)
+
+    @property
+    def bypassed(self) -> int:
+        return self.limiter.bypassed
+
+    def check(self, key: str, policy: Policy, generation: str = "") -> Decision:
+        async def run() -> Decision:
+            try:
+                return decide(policy, await self.aio.hit(key, policy, generation))
+            except LimiterUnavailable as exc:
+                return self.limiter.unavailable(key, policy, str(exc))
+
+        return self.loop.run_until_complete(run())
+
+    def close(self) -> None:
+        self.aio.close()
+        self.loop.run_until_complete(asyncio.sleep(0))
+        self.loop.close()
+
+
+@pytest.fixture(params=["thread", "loop"])
+def make_limiter(request: pytest.FixtureRequest) -> Iterator[Callable[[RedisBackend], Any]]:
+    """Every fault, on both paths: a worker thread's connection (Limiter) and the event loop's (LoopLimiter)."""
+    made: list[LoopLimiter] = []
+
+    def make(backend: RedisBackend) -> Any:
+        if request.param == "thread":
+            return Limiter(backend)
+        made.append(LoopLimiter(backend))
+        return made[-1]
+
+    yield make
+    for limiter in made:
+        limiter.close()
 
 
 def timed(limiter: Limiter, identity: str, policy: Policy = POLICY) -> tuple[Decision, float]:
@@ -87,9 +133,9 @@ def wait_until_limiting(limiter: Limiter, deadline_s: float = 10.0) -> None:
 
 
 def test_redis_refusing_connections_fails_open_fast_and_limits_again_after_a_restart(
-    private_redis: PrivateRedis, backend: RedisBackend
+    private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
 ) -> None:
-    limiter = Limiter(backend)
+    limiter = make_limiter(backend)
     assert_limits_apply(limiter, "user-before")
     private_redis.stop()
     latencies = assert_fails_open(limiter, "user-down")
@@ -103,9 +149,9 @@ def test_redis_refusing_connections_fails_open_fast_and_limits_again_after_a_res
 
 
 def test_a_frozen_redis_costs_one_timeout_per_call_until_the_circuit_opens(
-    private_redis: PrivateRedis, backend: RedisBackend
+    private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
 ) -> None:
-    limiter = Limiter(backend)
+    limiter = make_limiter(backend)
     assert_limits_apply(limiter, "user-before")
     private_redis.freeze()
     latencies = assert_fails_open(limiter, "user-frozen")
@@ -120,8 +166,10 @@ def test_a_frozen_redis_costs_one_timeout_per_call_until_the_circuit_opens(
     assert_limits_apply(limiter, "user-after")
 
 
-def test_clients_paused_by_redis_are_treated_like_a_hang(private_redis: PrivateRedis, backend: RedisBackend) -> None:
-    limiter = Limiter(backend)
+def test_clients_paused_by_redis_are_treated_like_a_hang(
+    private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
+) -> None:
+    limiter = make_limiter(backend)
     assert_limits_apply(limiter, "user-before")
     private_redis.client().client_pause(3000, all=True)
     latencies = assert_fails_open(limiter, "user-paused")
@@ -138,9 +186,9 @@ def fill(client: redis.Redis) -> None:
 
 
 def test_redis_out_of_memory_fails_open_and_recovers_when_memory_is_freed(
-    private_redis: PrivateRedis, backend: RedisBackend
+    private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
 ) -> None:
-    limiter = Limiter(backend)
+    limiter = make_limiter(backend)
     assert_limits_apply(limiter, "user-before")
     admin = private_redis.client()
     fill(admin)  # 2 MiB of data, then a limit below what is used: every write is refused
@@ -156,8 +204,10 @@ def test_redis_out_of_memory_fails_open_and_recovers_when_memory_is_freed(
     assert_limits_apply(limiter, "user-after")
 
 
-def test_a_flushed_script_is_reloaded_within_the_same_check(private_redis: PrivateRedis, backend: RedisBackend) -> None:
-    limiter = Limiter(backend)
+def test_a_flushed_script_is_reloaded_within_the_same_check(
+    private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
+) -> None:
+    limiter = make_limiter(backend)
     admin = private_redis.client()
     assert limiter.check("user-s", POLICY).allowed
     admin.script_flush()
@@ -178,8 +228,10 @@ def test_a_flushed_script_is_reloaded_within_the_same_check(private_redis: Priva
     assert "cmdstat_eval" not in calls
 
 
-def test_one_round_trip_per_check(private_redis: PrivateRedis, backend: RedisBackend) -> None:
-    limiter = Limiter(backend)
+def test_one_round_trip_per_check(
+    private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
+) -> None:
+    limiter = make_limiter(backend)
     roomy = mcp_policy((1000, 1000, 1000))
     limiter.check("user-warm", roomy)  # loads the script once (NOSCRIPT -> EVAL)
     admin = private_redis.client()
@@ -199,9 +251,9 @@ def test_one_round_trip_per_check(private_redis: PrivateRedis, backend: RedisBac
 
 
 def test_while_the_circuit_is_open_redis_is_not_called_at_all(
-    private_redis: PrivateRedis, backend: RedisBackend
+    private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
 ) -> None:
-    limiter = Limiter(backend)
+    limiter = make_limiter(backend)
     assert_limits_apply(limiter, "user-before")
     private_redis.freeze()
     assert_fails_open(limiter, "user-frozen", requests=FAILURES)
