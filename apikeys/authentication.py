@@ -60,12 +60,6 @@ def _dt(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _uuid(value: Any) -> uuid.UUID | None:
-    if value is None or isinstance(value, uuid.UUID):
-        return value
-    return uuid.UUID(str(value))
-
-
 def _fetch_key_row(jti: str) -> tuple[Any, ...] | None:
     # One lookup of this thread's connection: each `django.db.connection.x` goes through asgiref's Local.
     conn = connections[DEFAULT_DB_ALIAS]
@@ -87,7 +81,7 @@ class KeyAuth:
     """What one key check established: the actor, the organisation's row, and whether last use is due."""
 
     actor: Actor
-    key_id: uuid.UUID
+    key_id: Any  # the key's primary key, as the row gave it (UUID or its text)
     org: tuple[uuid.UUID, str, str]  # id, name, slug
     touch_due: bool
 
@@ -97,37 +91,43 @@ class KeyAuth:
         remember_org(Organization.from_db("default", ["id", "name", "slug"], list(self.org)))
 
 
-def check_key_row(token: str, claims: tokens.KeyClaims, row: Sequence[Any] | None, now: datetime) -> KeyAuth:
-    """The decision on a key's row (as `_SQL` selects it, from either path). Raises TokenInvalid or TokenExpired."""
+def _text(value: Any) -> str | None:
+    return None if value is None else value if isinstance(value, str) else str(value)
+
+
+def check_key_row(claims: tokens.KeyClaims, row: Sequence[Any] | None, now: datetime) -> KeyAuth:
+    """The decision on a key's row (as `_SQL` selects it, from either path). Raises TokenInvalid or TokenExpired.
+
+    Ids are compared as text (canonical UUIDs on both sides: the claims were checked when verified), so the
+    hot path parses none; the actor's UUIDs come from the verified claims.
+    """
     if row is None:
         raise tokens.TokenInvalid("unknown key")
     (key_id, stored_hash, org_id, user_id, revoked_at, expires_at, last_used_at,
      org_name, org_slug, user_org_id, user_deactivated, role_types) = row  # fmt: skip
-    if not hmac.compare_digest(stored_hash, tokens.token_hash(token)):
+    if not hmac.compare_digest(stored_hash, claims.token_sha256):
         raise tokens.TokenInvalid("unknown key")
-    org_id, user_id, user_org_id = _uuid(org_id), _uuid(user_id), _uuid(user_org_id)
-    if revoked_at is not None or str(org_id) != claims.org_id:
+    org_text = _text(org_id)
+    if revoked_at is not None or org_text != claims.org_id:
         raise tokens.TokenInvalid("revoked")
     expires = _dt(expires_at)
     if expires is not None and expires <= now:
         raise tokens.TokenExpired
     if expires is not None and claims.expires_at is None:
         raise tokens.TokenInvalid("expiry mismatch")
-    assert org_id is not None
     if user_id is None:
         if claims.user_id is not None:
             raise tokens.TokenInvalid("user mismatch")
-        actor = Actor.org_wide(org_id, via="org_key")
+        actor = Actor.org_wide(claims.org_uuid, via="org_key")
     else:
-        if str(user_id) != claims.user_id or user_deactivated is not None or user_org_id != org_id:
+        if _text(user_id) != claims.user_id or user_deactivated is not None or _text(user_org_id) != org_text:
             raise tokens.TokenInvalid("user inactive")
+        assert claims.user_uuid is not None
         roles = frozenset(role_types.split(",")) if role_types else frozenset()
-        actor = Actor(org_id=org_id, user_id=user_id, roles=roles, scopes=ALL_SCOPES, via="user_key")
+        actor = Actor(org_id=claims.org_uuid, user_id=claims.user_uuid, roles=roles, scopes=ALL_SCOPES, via="user_key")
     last_used = _dt(last_used_at)
     touch_due = last_used is None or now - last_used >= LAST_USED_RESOLUTION
-    key_uuid = _uuid(key_id)
-    assert key_uuid is not None
-    return KeyAuth(actor, key_uuid, (org_id, org_name, org_slug), touch_due)
+    return KeyAuth(actor, key_id, (claims.org_uuid, org_name, org_slug), touch_due)
 
 
 def authenticate_api_key(token: str, claims: tokens.KeyClaims) -> Actor:
@@ -136,15 +136,17 @@ def authenticate_api_key(token: str, claims: tokens.KeyClaims) -> Actor:
     Raises TokenInvalid or TokenExpired. Database errors propagate: the caller
     answers 503, authentication never fails open.
     """
+    if claims.token_sha256 != tokens.token_hash(token):
+        raise tokens.TokenInvalid("claims of another token")
     now = timezone.now()
-    checked = check_key_row(token, claims, _fetch_key_row(claims.jti), now)
+    checked = check_key_row(claims, _fetch_key_row(claims.jti), now)
     checked.remember()
     if checked.touch_due:
         record_use(checked.key_id, now)
     return checked.actor
 
 
-def record_use(key_id: uuid.UUID, when: datetime) -> None:
+def record_use(key_id: Any, when: datetime) -> None:
     """Write last_used_at (sync: the caller makes sure it is due, at most once a minute per key)."""
     ApiKey.objects.filter(pk=key_id).update(last_used_at=when)
 
@@ -161,10 +163,10 @@ def key_rows_async(claims: tokens.KeyClaims) -> Awaitable[list[pgpipe.Row]]:
     return pgpipe.pipe().fetch(_PIPE_KEY_ROW, (claims.jti.encode(),))
 
 
-def check_key_rows(token: str, claims: tokens.KeyClaims, rows: list[pgpipe.Row]) -> KeyAuth:
+def check_key_rows(claims: tokens.KeyClaims, rows: list[pgpipe.Row]) -> KeyAuth:
     """`authenticate_api_key`'s decision on the rows `key_rows_async` read: the same row, the same rules.
 
     Raises TokenInvalid or TokenExpired. The caller remembers the organisation (`KeyAuth.remember`) in its
     request's scope, and records the key's use (`record_use`, off the event loop) when `touch_due`.
     """
-    return check_key_row(token, claims, rows[0] if rows else None, timezone.now())
+    return check_key_row(claims, rows[0] if rows else None, timezone.now())

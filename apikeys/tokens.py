@@ -14,6 +14,7 @@ import hashlib
 import json
 import secrets
 import time
+import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -47,6 +48,10 @@ class KeyClaims:
     org_id: str
     user_id: str | None
     expires_at: int | None
+    # Derived once per token (verification is remembered per token): what every request would redo.
+    org_uuid: uuid.UUID
+    user_uuid: uuid.UUID | None
+    token_sha256: str
 
 
 def token_hash(token: str) -> str:
@@ -152,4 +157,20 @@ def _verify_signature_and_claims(token: str, issuer: str, audience: str) -> KeyC
         user_id = None
     else:
         raise TokenInvalid("malformed sub")
-    return KeyClaims(jti=jti, org_id=org, user_id=user_id, expires_at=exp if isinstance(exp, int) else None)
+    try:
+        org_uuid = uuid.UUID(org)
+        user_uuid = uuid.UUID(user_id) if user_id is not None else None
+    except ValueError:
+        raise TokenInvalid("malformed ids") from None
+    # Only canonical ids: they are compared as text with the database's.
+    if str(org_uuid) != org or (user_uuid is not None and str(user_uuid) != user_id):
+        raise TokenInvalid("malformed ids")
+    return KeyClaims(
+        jti=jti,
+        org_id=org,
+        user_id=user_id,
+        expires_at=exp if isinstance(exp, int) else None,
+        org_uuid=org_uuid,
+        user_uuid=user_uuid,
+        token_sha256=token_hash(token),
+    )

@@ -125,12 +125,16 @@ class McpEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            # Repeated routing headers are refused by the 2026-07-28 ladder; keep the evidence.
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        raw_headers = scope["headers"]
+        headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw_headers}
+        if len(headers) != len(raw_headers):
+            # A repeated header: join the values (repeated routing headers are refused by the 2026-07-28
+            # ladder; keep the evidence).
+            headers = {}
+            for raw_name, raw_value in raw_headers:
+                name = raw_name.decode("latin-1").lower()
+                value = raw_value.decode("latin-1")
+                headers[name] = f"{headers[name]}, {value}" if name in headers else value
         origin = headers.get("origin")
         cors: list[tuple[bytes, bytes]] = []
         if origin is not None:
@@ -259,7 +263,7 @@ class McpEndpoint:
             raise
         key_rows = await rows
         try:
-            checked = authentication.check_key_rows(credential.token, claims, key_rows)
+            checked = authentication.check_key_rows(claims, key_rows)
         except (TokenExpired, TokenInvalid) as exc:
             failure = auth.AuthFailure("expired" if isinstance(exc, TokenExpired) else "invalid")
             if limiter is None:
@@ -274,9 +278,7 @@ class McpEndpoint:
                 _log_failure
             )
         rate_headers: Headers = ()
-        if limiter is not None:
-            if decision is None:
-                decision = await limiter.check_actor_async(actor, self._off_loop)
+        if decision is not None:
             if not decision.allowed:
                 return decision, ()
             rate_headers = decision.headers

@@ -205,10 +205,13 @@ def call_tool(spec: ToolSpec, actor: Actor, arguments: dict[str, Any]) -> dict[s
         for name, value in arguments.items():
             if _has_nul(value):
                 raise InvalidArgument(name, f"{name} must not contain NUL characters.")
-        try:
-            kwargs = spec.meta.validate_arguments(arguments)
-        except ValidationError as exc:
-            raise _validation_error(exc) from None
+        if not arguments and not spec.arg_names:
+            kwargs: dict[str, Any] = {}  # nothing declared, nothing given: nothing to validate
+        else:
+            try:
+                kwargs = spec.meta.validate_arguments(arguments)
+            except ValidationError as exc:
+                raise _validation_error(exc) from None
         result = spec.fn(actor, **kwargs)
     except DomainError as exc:
         return error_result(exc)

@@ -22,6 +22,9 @@ from redis.exceptions import RedisError
 from ratelimit.core import LimiterUnavailable, Policy, StaleConfig
 from ratelimit.redis_backend import _EVAL, _EVALSHA, _SCRIPT_BYTES, _TWO_KEYS, SCRIPT_SHA, RedisBackend, pack
 
+# Packed commands kept per loop; past this many identities the cache starts over (a flood of addresses).
+_COMMAND_CACHE_SIZE = 4096
+
 
 class ReplyError(RedisError):
     """An error reply from Redis (`-ERR ...`, `-NOSCRIPT ...`)."""
@@ -156,6 +159,8 @@ class AsyncRedisBackend:
         self.loop = loop
         self._conn: _Connection | None = None
         self._connecting: asyncio.Future[_Connection] | None = None
+        # The packed command per (identity, policy, generation): the same bytes for every request of an identity.
+        self._commands: dict[tuple[str, Policy, str], bytes] = {}
         kwargs = backend.connection_kwargs
         self._connect_timeout = float(kwargs.get("socket_connect_timeout") or 1.0)
         self._timeout = float(kwargs.get("socket_timeout") or 1.0)
@@ -165,14 +170,20 @@ class AsyncRedisBackend:
         backend = self.backend
         if not backend.breaker.allow():
             raise LimiterUnavailable("circuit open")
-        args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
+        command = self._commands.get((key, policy, generation))
+        if command is None:
+            if len(self._commands) >= _COMMAND_CACHE_SIZE:
+                self._commands.clear()
+            args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
+            command = self._commands[key, policy, generation] = pack(_EVALSHA, SCRIPT_SHA, _TWO_KEYS, *args)[0]
         try:
             conn = self._conn
             if conn is None or conn.closed:
                 conn = await self._connection()
-            reply = await conn.call(pack(_EVALSHA, SCRIPT_SHA, _TWO_KEYS, *args)[0])
+            reply = await conn.call(command)
             if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
                 # Redis restarted or SCRIPT FLUSH: EVAL runs the same check and caches the script again.
+                args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
                 reply = await conn.call(pack(_EVAL, _SCRIPT_BYTES, _TWO_KEYS, *args)[0])
             if isinstance(reply, ReplyError):
                 raise reply

@@ -50,12 +50,13 @@ class Window:
 class Policy:
     """A fixed set of windows, with what every request needs precomputed once."""
 
-    __slots__ = ("argv", "policy_header", "windows")
+    __slots__ = ("argv", "policy_header", "window_names", "windows")
 
     def __init__(self, windows: Sequence[Window]) -> None:
         if not windows:
             raise ValueError("a policy needs at least one window")
         self.windows = tuple(windows)
+        self.window_names = tuple(w.name for w in self.windows)
         # The script's arguments after the generation: window length (ms) and limit, per window.
         self.argv = tuple(str(n).encode() for w in self.windows for n in (w.seconds * 1000, w.limit))
         # draft-ietf-httpapi-ratelimit-headers: a List of quota policy items, "name";q=quota;w=window.
@@ -90,9 +91,10 @@ def _whole_seconds(ms: int) -> int:
 
 def decide(policy: Policy, reply: Sequence[int]) -> Decision:
     """Turn a backend's reply into a Decision with its response headers."""
-    items = []
-    for i, window in enumerate(policy.windows):
-        items.append(f'"{window.name}";r={reply[2 + 2 * i]};t={_whole_seconds(reply[3 + 2 * i])}')
+    items = [
+        f'"{name}";r={reply[2 + 2 * i]};t={max(1, -(-reply[3 + 2 * i] // 1000))}'
+        for i, name in enumerate(policy.window_names)
+    ]
     headers = ((b"ratelimit-policy", policy.policy_header), (b"ratelimit", ", ".join(items).encode()))
     if reply[0] == 1:
         return Decision(True, None, 0, headers)

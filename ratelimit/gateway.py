@@ -147,19 +147,11 @@ class GatewayLimiter:
 
     # --- from the event loop -------------------------------------------------------------------------------
 
-    async def check_claims_async(self, claims: KeyClaims, off_loop: OffLoop) -> Decision | None:
-        """`begin_key` + `finish` from the event loop: the API key's identity, from its verified claims.
-        None for claims that name no valid identity (the database check refuses those anyway)."""
-        try:
-            org_id = uuid.UUID(claims.org_id)
-            user_id = uuid.UUID(claims.user_id) if claims.user_id is not None else None
-        except ValueError:
-            return None
-        identity = f"user-{user_id}" if user_id is not None else f"org-{org_id}"
-        return await self._check_async(identity, org_id, off_loop)
-
-    async def check_actor_async(self, actor: Actor, off_loop: OffLoop) -> Decision:
-        return await self._check_async(actor_identity(actor), actor.org_id, off_loop)
+    async def check_claims_async(self, claims: KeyClaims, off_loop: OffLoop) -> Decision:
+        """`begin_key` + `finish` from the event loop: the API key's identity, from its verified claims."""
+        # The claims' ids were parsed (and found canonical) when the token was verified.
+        identity = f"user-{claims.user_id}" if claims.user_id is not None else f"org-{claims.org_id}"
+        return await self._check_async(identity, claims.org_uuid, off_loop)
 
     async def check_ip_async(self, ip: str, off_loop: OffLoop) -> Decision:
         return await self._check_async(ip_identity(ip), None, off_loop)
