@@ -29,6 +29,7 @@ from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
 
+from accounts.permissions import Actor
 from accounts.request_memo import request_scope
 from apikeys import authentication
 from apikeys.tokens import KeyClaims, TokenExpired, TokenInvalid
@@ -71,6 +72,16 @@ def _abandon(pending: Awaitable[Any]) -> None:
         pending.add_done_callback(lambda f: f.cancelled() or f.exception())
     elif inspect.iscoroutine(pending):
         pending.close()
+
+
+def _parse(actor: Actor, body: bytes, headers: dict[str, str]) -> tuple[protocol.Dispatcher, Any] | protocol.Reply:
+    """The body decoded, with the dispatcher for it; or the parse error's reply."""
+    try:
+        decoded = protocol.decode(body)
+    except (ValueError, RecursionError):
+        return protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error"))
+    dispatcher = protocol.Dispatcher(actor=actor, header_version=headers.get("mcp-protocol-version"), headers=headers)
+    return dispatcher, decoded
 
 
 def _log_failure(done: asyncio.Future[Any]) -> None:
@@ -282,12 +293,10 @@ class McpEndpoint:
             if not decision.allowed:
                 return decision, ()
             rate_headers = decision.headers
-        try:
-            decoded = protocol.decode(body)
-        except (ValueError, RecursionError):
-            return protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error")), rate_headers
-        version = headers.get("mcp-protocol-version")
-        dispatcher = protocol.Dispatcher(actor=actor, header_version=version, headers=headers)
+        parsed = _parse(actor, body, headers)
+        if isinstance(parsed, protocol.Reply):
+            return parsed, rate_headers
+        dispatcher, decoded = parsed
         if dispatcher.runs_inline(decoded):
             try:
                 # Synchronous from here to the reply: no other request runs on this thread meanwhile, so the
@@ -332,13 +341,10 @@ class McpEndpoint:
             if not decision.allowed:
                 return decision, ()
             rate_headers = decision.headers
-        try:
-            decoded = protocol.decode(body)
-        except (ValueError, RecursionError):
-            reply = protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error"))
-            return reply, rate_headers
-        header_version = headers.get("mcp-protocol-version")
-        dispatcher = protocol.Dispatcher(actor=actor, header_version=header_version, headers=headers)
+        parsed = _parse(actor, body, headers)
+        if isinstance(parsed, protocol.Reply):
+            return parsed, rate_headers
+        dispatcher, decoded = parsed
         return dispatcher.handle_body(decoded), rate_headers
 
     async def _read_body(self, receive: Receive) -> bytes | None:
