@@ -92,7 +92,10 @@ class KeyAuth:
 
 
 def _text(value: Any) -> str | None:
-    return None if value is None else value if isinstance(value, str) else str(value)
+    """A UUID column as canonical text: PostgreSQL's text (as is), a UUID object, or SQLite's 32 hex digits."""
+    if value is None or (isinstance(value, str) and len(value) == 36):
+        return value
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(value))
 
 
 def check_key_row(claims: tokens.KeyClaims, row: Sequence[Any] | None, now: datetime) -> KeyAuth:

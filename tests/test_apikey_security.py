@@ -643,3 +643,18 @@ def test_key_store_unreachable_is_503_and_logs_never_hold_the_token(mcp_url: str
     assert token not in log  # ... without the credential
     assert token.rsplit(".", 1)[1] not in log
     assert "Bearer" not in log
+
+
+def test_the_key_row_check_reads_ids_in_every_shape_a_database_returns(shared_org: McpOrg) -> None:
+    """PostgreSQL's text (the event loop's connection), UUID objects (Django's cursor) and SQLite's 32 hex
+    digits (the embedded default `make run` serves) are the same ids: each row shape is accepted."""
+    claims = tokens.verify(shared_org.org_key)
+    now = timezone.now()
+    for shape in (str, lambda u: u, lambda u: u.hex):
+        row = (shape(uuid.uuid4()), claims.token_sha256, shape(claims.org_uuid), None, None, None, None,
+               "Acme", "acme", None, None, None)  # fmt: skip
+        checked = authentication.check_key_row(claims, row, now)
+        assert checked.actor.org_id == claims.org_uuid
+        other = (row[0], row[1], shape(uuid.uuid4()), *row[3:])
+        with pytest.raises(tokens.TokenInvalid):
+            authentication.check_key_row(claims, other, now)
