@@ -162,14 +162,7 @@ def key_rows_async(claims: tokens.KeyClaims) -> Awaitable[list[pgpipe.Row]]:
     """Send the key's row query from the event loop now (PostgreSQL only); await the rows later.
 
     Sending first and awaiting later lets the caller's other round trip (the rate limiter's) overlap it.
-    """
-    return pgpipe.pipe().fetch(_PIPE_KEY_ROW, (claims.jti.encode(),))
-
-
-def check_key_rows(claims: tokens.KeyClaims, rows: list[pgpipe.Row]) -> KeyAuth:
-    """`authenticate_api_key`'s decision on the rows `key_rows_async` read: the same row, the same rules.
-
-    Raises TokenInvalid or TokenExpired. The caller remembers the organisation (`KeyAuth.remember`) in its
+    The caller then decides with `check_key_row`, remembers the organisation (`KeyAuth.remember`) in its
     request's scope, and records the key's use (`record_use`, off the event loop) when `touch_due`.
     """
-    return check_key_row(claims, rows[0] if rows else None, timezone.now())
+    return pgpipe.pipe().fetch(_PIPE_KEY_ROW, (claims.jti.encode(),))

@@ -274,7 +274,7 @@ class McpEndpoint:
             raise
         key_rows = await rows
         try:
-            checked = authentication.check_key_rows(claims, key_rows)
+            checked = authentication.check_key_row(claims, key_rows[0] if key_rows else None, timezone.now())
         except (TokenExpired, TokenInvalid) as exc:
             failure = auth.AuthFailure("expired" if isinstance(exc, TokenExpired) else "invalid")
             if limiter is None:

@@ -20,7 +20,7 @@ from accounts.permissions import Actor
 from apikeys.tokens import KeyClaims
 from ratelimit.aioredis import AsyncRedisBackend
 from ratelimit.core import Decision, LimiterUnavailable, Policy, StaleConfig, decide, policy_of
-from ratelimit.identity import actor_identity, ip_identity
+from ratelimit.identity import actor_identity, ip_identity, key_identity
 from ratelimit.limiter import Limiter, Ticket
 from ratelimit.models import OrgRateLimit
 from ratelimit.redis_backend import RedisBackend
@@ -106,7 +106,7 @@ class GatewayLimiter:
     def check_actor(self, actor: Actor) -> Decision:
         return self._check(actor_identity(actor), actor.org_id)
 
-    def begin_key(self, claims: KeyClaims) -> KeyTicket | None:
+    def begin_key(self, claims: KeyClaims) -> KeyTicket:
         """Send the check of an API key's request before its database check, and read the answer
         after it (`finish`): the two round trips overlap instead of adding up.
 
@@ -114,15 +114,10 @@ class GatewayLimiter:
         database check accepts; a key the database then refuses (revoked) has still been counted
         against the identity it names.
         """
-        try:
-            org_id = uuid.UUID(claims.org_id)
-            user_id = uuid.UUID(claims.user_id) if claims.user_id is not None else None
-        except ValueError:
-            return None  # not a key we minted: the database check refuses it anyway
-        identity = f"user-{user_id}" if user_id is not None else f"org-{org_id}"
+        identity = key_identity(claims)
         overrides = self.overrides
-        ticket = self.limiter.begin(identity, overrides.policy_for(org_id), overrides.generation)
-        return KeyTicket(identity, org_id, ticket)
+        ticket = self.limiter.begin(identity, overrides.policy_for(claims.org_uuid), overrides.generation)
+        return KeyTicket(identity, claims.org_uuid, ticket)
 
     def finish(self, key_ticket: KeyTicket) -> Decision:
         try:
@@ -149,9 +144,7 @@ class GatewayLimiter:
 
     async def check_claims_async(self, claims: KeyClaims, off_loop: OffLoop) -> Decision:
         """`begin_key` + `finish` from the event loop: the API key's identity, from its verified claims."""
-        # The claims' ids were parsed (and found canonical) when the token was verified.
-        identity = f"user-{claims.user_id}" if claims.user_id is not None else f"org-{claims.org_id}"
-        return await self._check_async(identity, claims.org_uuid, off_loop)
+        return await self._check_async(key_identity(claims), claims.org_uuid, off_loop)
 
     async def check_ip_async(self, ip: str, off_loop: OffLoop) -> Decision:
         return await self._check_async(ip_identity(ip), None, off_loop)
@@ -185,7 +178,3 @@ class GatewayLimiter:
         if backend is None:
             backend = self._async[loop] = AsyncRedisBackend(self._redis, loop)
         return backend
-
-    def close_async(self) -> None:
-        for backend in list(self._async.values()):
-            backend.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 from accounts.permissions import Actor
+from apikeys.tokens import KeyClaims
 
 
 def actor_identity(actor: Actor) -> str:
@@ -60,3 +61,9 @@ def client_ip(peer: str | None, forwarded_for: str | None, trusted_proxies: int)
             if forwarded is not None:
                 return forwarded
     return normalise_ip(peer) or "unknown"
+
+
+def key_identity(claims: KeyClaims) -> str:
+    """What an API key's requests count against: its user, else its organisation. The claims' ids were
+    checked canonical when the token was verified, so they are the ids `actor_identity` would use."""
+    return f"user-{claims.user_id}" if claims.user_id is not None else f"org-{claims.org_id}"
