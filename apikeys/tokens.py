@@ -13,10 +13,10 @@ import binascii
 import hashlib
 import json
 import secrets
+import threading
 import time
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -103,13 +103,65 @@ def verify(token: str) -> KeyClaims:
     signature work is remembered per exact token; expiry is re-checked on every
     call, and revocation is the database's job on every request anyway.
     """
-    claims = _verify_signature_and_claims(token, settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL)
+    return _unexpired(_remembered.verified(token, settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL))
+
+
+def api_key_claims(token: str) -> KeyClaims | None:
+    """The bearer token's API-key claims, verified; None when it is not an API key (an OAuth token).
+
+    Raises TokenExpired or TokenInvalid for a token that peeks as an API key and fails: that is final,
+    never retried as OAuth. A token that verified before is known to be an API key without peeking
+    again (its verified claims say "apiv2", and the peek reads those same bytes).
+    """
+    issuer, audience = settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL
+    claims = _remembered.get(token, issuer, audience)
+    if claims is None:
+        if not peek_is_api_key(token):
+            return None
+        claims = _remembered.verified(token, issuer, audience)
+    return _unexpired(claims)
+
+
+def _unexpired(claims: KeyClaims) -> KeyClaims:
     if claims.expires_at is not None and claims.expires_at < time.time() - LEEWAY_SECONDS:
         raise TokenExpired
     return claims
 
 
-@lru_cache(maxsize=4096)
+class _Remembered:
+    """Claims of tokens that verified, by exact token, issuer and audience; bounded, oldest out first.
+
+    Only successes are kept (a failing token is checked again each time), so the table holds API keys
+    alone, never an OAuth token. Reads take no lock: one dict lookup is atomic.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._claims: dict[tuple[str, str, str], KeyClaims] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str, issuer: str, audience: str) -> KeyClaims | None:
+        return self._claims.get((token, issuer, audience))
+
+    def verified(self, token: str, issuer: str, audience: str) -> KeyClaims:
+        key = (token, issuer, audience)
+        claims = self._claims.get(key)
+        if claims is None:
+            claims = _verify_signature_and_claims(token, issuer, audience)
+            with self._lock:
+                while len(self._claims) >= self.size:
+                    del self._claims[next(iter(self._claims))]
+                self._claims[key] = claims
+        return claims
+
+    def clear(self) -> None:
+        with self._lock:
+            self._claims.clear()
+
+
+_remembered = _Remembered(4096)
+
+
 def _verify_signature_and_claims(token: str, issuer: str, audience: str) -> KeyClaims:
     if len(token) > MAX_TOKEN_LENGTH:
         raise TokenInvalid("too long")

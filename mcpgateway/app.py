@@ -25,6 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
+from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
 from django.utils import timezone
@@ -55,6 +56,31 @@ CORS_ALLOW_HEADERS = (
     "authorization, content-type, accept, mcp-protocol-version, mcp-session-id, mcp-method, mcp-name, last-event-id"
 )
 CORS_EXPOSE_HEADERS = "www-authenticate, mcp-session-id, retry-after, ratelimit, ratelimit-policy"
+
+
+# Host headers already found in ALLOWED_HOSTS (a few per deployment; bounded so that junk cannot grow it,
+# and only accepted ones are kept). Django's own check parses and matches patterns on every request.
+_ACCEPTED_HOSTS: set[str] = set()
+_ACCEPTED_HOSTS_MAX = 64
+
+
+def host_allowed(host_header: str) -> bool:
+    if host_header in _ACCEPTED_HOSTS:
+        return True
+    host, _port = split_domain_port(host_header)
+    if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+        return False
+    if len(_ACCEPTED_HOSTS) < _ACCEPTED_HOSTS_MAX:
+        _ACCEPTED_HOSTS.add(host_header)
+    return True
+
+
+def _forget_accepted_hosts(*, setting: str, **kwargs: Any) -> None:
+    if setting == "ALLOWED_HOSTS":
+        _ACCEPTED_HOSTS.clear()
+
+
+setting_changed.connect(_forget_accepted_hosts)
 
 
 def _ensure_healthy_connection() -> None:
@@ -156,8 +182,7 @@ class McpEndpoint:
                 (b"vary", b"Origin"),
                 (b"access-control-expose-headers", CORS_EXPOSE_HEADERS.encode()),
             ]
-        host, _port = split_domain_port(headers.get("host", ""))
-        if not host or not validate_host(host, settings.ALLOWED_HOSTS):
+        if not host_allowed(headers.get("host", "")):
             return await self._json(send, 421, {"error": "misdirected_request", "error_description": "Unknown host"})
 
         method = scope["method"]

@@ -52,16 +52,14 @@ def precheck(headers: Mapping[str, str]) -> Credential:
     token = bearer_token(headers)
     if len(token) > tokens.MAX_TOKEN_LENGTH:
         raise AuthFailure("invalid")
-    if tokens.peek_is_api_key(token):
-        try:
-            claims = tokens.verify(token)
-        except tokens.TokenExpired:
-            raise AuthFailure("expired") from None
-        except tokens.TokenInvalid:
-            # Final: a token that claims to be an API key is never retried as OAuth.
-            raise AuthFailure("invalid") from None
-        return Credential(token=token, api_key=claims)
-    return Credential(token=token, api_key=None)
+    try:
+        claims = tokens.api_key_claims(token)
+    except tokens.TokenExpired:
+        raise AuthFailure("expired") from None
+    except tokens.TokenInvalid:
+        # Final: a token that claims to be an API key is never retried as OAuth.
+        raise AuthFailure("invalid") from None
+    return Credential(token=token, api_key=claims)
 
 
 def resolve_actor(credential: Credential) -> Actor:

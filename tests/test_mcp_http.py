@@ -104,6 +104,24 @@ def test_foreign_host_is_421(mcp_url: str, shared_org: McpOrg, host: str) -> Non
     assert response.json()["error"] == "misdirected_request"
 
 
+def test_accepted_hosts_are_remembered_boundedly_and_forgotten_when_allowed_hosts_change() -> None:
+    from django.test import override_settings
+
+    from mcpgateway import app
+
+    with override_settings(ALLOWED_HOSTS=["a.example", ".wild.example"]):
+        assert app.host_allowed("a.example:8000")
+        assert not app.host_allowed("b.example")
+        assert "a.example:8000" in app._ACCEPTED_HOSTS
+        assert "b.example" not in app._ACCEPTED_HOSTS
+        for i in range(app._ACCEPTED_HOSTS_MAX + 10):
+            assert app.host_allowed(f"h{i}.wild.example")
+        assert len(app._ACCEPTED_HOSTS) <= app._ACCEPTED_HOSTS_MAX
+    with override_settings(ALLOWED_HOSTS=["b.example"]):
+        assert not app.host_allowed("a.example:8000")
+        assert app.host_allowed("b.example")
+
+
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"])
 def test_wrong_content_type_is_415(mcp_url: str, shared_org: McpOrg, content_type: str) -> None:
     response = post(mcp_url, shared_org.org_key, PING, {"Content-Type": content_type})
@@ -241,3 +259,13 @@ def test_http_errors_never_leak_html(mcp_url: str) -> None:
     response = httpx.post(mcp_url, content=b"x", headers={"Content-Type": "text/plain", "Accept": "text/html"})
     assert response.status_code in {401, 406, 415}
     assert response.headers["content-type"] == "application/json"
+
+
+def test_the_asgi_entry_point_freezes_what_start_up_built() -> None:
+    """Start-up's objects are out of the cyclic collector's sight (the full collections that request garbage
+    sets off would otherwise walk all of Django and every tool module each time)."""
+    import gc
+    import importlib
+
+    importlib.import_module("attention_mcp.asgi")
+    assert gc.get_freeze_count() > 100_000
