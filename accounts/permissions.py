@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from accounts.errors import PermissionDenied
@@ -40,7 +41,7 @@ class Actor:
     @classmethod
     def org_wide(cls, org_id: uuid.UUID, via: Via) -> Actor:
         """An actor bound to no user with full reach in one org (org keys, operators, system jobs)."""
-        return cls(org_id=org_id, user_id=None, roles=frozenset({"admin"}), scopes=ALL_SCOPES, via=via)
+        return _org_wide(org_id, via)
 
     def require_scope(self, scope: str) -> None:
         if scope not in self.scopes:
@@ -56,3 +57,13 @@ class Actor:
                 "user_required", "This action needs a user-level credential (an OAuth login or a user-level key)."
             )
         return self.user_id
+
+
+_ADMIN_ONLY: frozenset[str] = frozenset({"admin"})
+
+
+@lru_cache(maxsize=4096)
+def _org_wide(org_id: uuid.UUID, via: Via) -> Actor:
+    # Immutable and equal by value: one instance per organisation and credential kind serves every request
+    # (every org-key request builds one, and a frozen dataclass is slow to build).
+    return Actor(org_id=org_id, user_id=None, roles=_ADMIN_ONLY, scopes=ALL_SCOPES, via=via)

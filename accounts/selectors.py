@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.errors import InvalidArgument, NotFound, parse_id
 from accounts.models import Invitation, Membership, Organization, Role, Team, User
 from accounts.permissions import Actor, Via
-from accounts.request_memo import known_org
+from accounts.request_memo import OrgRow, known_org, known_org_row
 from accounts.schemas import (
     InvitationOut,
     InvitationPage,
@@ -109,13 +109,24 @@ def team_path_and_above(path: str) -> list[str]:
     return ["/" + "/".join(parts[: i + 1]) + "/" for i in range(len(parts))]
 
 
+def access_org_row(*, actor: Actor) -> OrgRow:
+    """The actor's organisation as (id, name, slug): what authentication read this request, else one query."""
+    row = known_org_row(actor.org_id)
+    if row is None:
+        row = Organization.objects.filter(pk=actor.org_id).values_list("id", "name", "slug").first()
+        if row is None:
+            raise NotFound("organization")
+    return row
+
+
 def me(*, actor: Actor) -> Me:
     """Who the actor is: person (if any), organisation, roles, teams and credential."""
-    org = access_org(actor=actor)
+    org_id, org_name, org_slug = access_org_row(actor=actor)
+    org = MeOrg(id=str(org_id), name=org_name, slug=org_slug)
     auth = MeAuth(kind=actor.via, scopes=sorted(actor.scopes))
     roles = sorted(actor.roles)
     if actor.user_id is None:
-        return Me(user=None, org=MeOrg(id=str(org.pk), name=org.name, slug=org.slug), roles=roles, teams=[], auth=auth)
+        return Me(user=None, org=org, roles=roles, teams=[], auth=auth)
     user = access_user(actor=actor, user_id=actor.user_id)
     memberships = list(Membership.objects.filter(user=user).select_related("team").order_by("-primary", "team__name"))
     primary = next((m.team for m in memberships if m.primary), None)
@@ -128,7 +139,7 @@ def me(*, actor: Actor) -> Me:
             seat_type=user.seat_type,
             primary_team=TeamRef(id=str(primary.pk), name=primary.name) if primary else None,
         ),
-        org=MeOrg(id=str(org.pk), name=org.name, slug=org.slug),
+        org=org,
         roles=roles,
         teams=[MeTeam(id=str(m.team.pk), name=m.team.name, primary=m.primary) for m in memberships],
         auth=auth,

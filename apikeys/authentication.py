@@ -19,9 +19,8 @@ import psycopg
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.utils import timezone
 
-from accounts.models import Organization
 from accounts.permissions import ALL_SCOPES, Actor
-from accounts.request_memo import remember_org
+from accounts.request_memo import remember_org_row
 from apikeys import tokens
 from apikeys.models import ApiKey
 from attention_mcp import pgpipe
@@ -86,9 +85,8 @@ class KeyAuth:
     touch_due: bool
 
     def remember(self) -> None:
-        """Keep the organisation for the rest of the request (`access_org` reuses it)."""
-        # The fields read here; any other field of this instance loads from the database if touched.
-        remember_org(Organization.from_db("default", ["id", "name", "slug"], list(self.org)))
+        """Keep the organisation's row for the rest of the request (`access_org` and `access_org_row` reuse it)."""
+        remember_org_row(self.org)
 
 
 def _text(value: Any) -> str | None:

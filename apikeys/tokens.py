@@ -21,6 +21,7 @@ from typing import Any
 
 import jwt
 from django.conf import settings
+from django.core.signals import setting_changed
 
 from apikeys.keyring import ALGORITHM, keyring
 
@@ -99,11 +100,11 @@ def mint(*, org_id: str, user_id: str | None, expires_at: int | None) -> tuple[s
 def verify(token: str) -> KeyClaims:
     """Check signature, header and claims. Raises TokenExpired or TokenInvalid; never anything else.
 
-    A token that verified once verifies again (same bytes, same keys), so the
-    signature work is remembered per exact token; expiry is re-checked on every
-    call, and revocation is the database's job on every request anyway.
+    A token that verified once verifies again (same bytes, same keys, same settings), so the
+    signature work is remembered per exact token; expiry is re-checked on every call, and
+    revocation is the database's job on every request anyway.
     """
-    return _unexpired(_remembered.verified(token, settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL))
+    return _unexpired(_remembered.verified(token))
 
 
 def api_key_claims(token: str) -> KeyClaims | None:
@@ -113,12 +114,11 @@ def api_key_claims(token: str) -> KeyClaims | None:
     never retried as OAuth. A token that verified before is known to be an API key without peeking
     again (its verified claims say "apiv2", and the peek reads those same bytes).
     """
-    issuer, audience = settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL
-    claims = _remembered.get(token, issuer, audience)
+    claims = _remembered.get(token)
     if claims is None:
         if not peek_is_api_key(token):
             return None
-        claims = _remembered.verified(token, issuer, audience)
+        claims = _remembered.verified(token)
     return _unexpired(claims)
 
 
@@ -129,29 +129,29 @@ def _unexpired(claims: KeyClaims) -> KeyClaims:
 
 
 class _Remembered:
-    """Claims of tokens that verified, by exact token, issuer and audience; bounded, oldest out first.
+    """Claims of tokens that verified, by exact token; bounded, oldest out first.
 
     Only successes are kept (a failing token is checked again each time), so the table holds API keys
-    alone, never an OAuth token. Reads take no lock: one dict lookup is atomic.
+    alone, never an OAuth token. Reads take no lock: one dict lookup is atomic. The issuer and audience
+    that verification checks come from settings: a change to either empties the table.
     """
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._claims: dict[tuple[str, str, str], KeyClaims] = {}
+        self._claims: dict[str, KeyClaims] = {}
         self._lock = threading.Lock()
 
-    def get(self, token: str, issuer: str, audience: str) -> KeyClaims | None:
-        return self._claims.get((token, issuer, audience))
+    def get(self, token: str) -> KeyClaims | None:
+        return self._claims.get(token)
 
-    def verified(self, token: str, issuer: str, audience: str) -> KeyClaims:
-        key = (token, issuer, audience)
-        claims = self._claims.get(key)
+    def verified(self, token: str) -> KeyClaims:
+        claims = self._claims.get(token)
         if claims is None:
-            claims = _verify_signature_and_claims(token, issuer, audience)
+            claims = _verify_signature_and_claims(token, settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL)
             with self._lock:
                 while len(self._claims) >= self.size:
                     del self._claims[next(iter(self._claims))]
-                self._claims[key] = claims
+                self._claims[token] = claims
         return claims
 
     def clear(self) -> None:
@@ -160,6 +160,16 @@ class _Remembered:
 
 
 _remembered = _Remembered(4096)
+# Settings that decide whether a token verifies (and what its claims say).
+_VERIFICATION_SETTINGS = frozenset({"PUBLIC_BASE_URL", "MCP_RESOURCE_URL"})
+
+
+def _forget_on_settings_change(*, setting: str, **kwargs: Any) -> None:
+    if setting in _VERIFICATION_SETTINGS:
+        _remembered.clear()
+
+
+setting_changed.connect(_forget_on_settings_change)
 
 
 def _verify_signature_and_claims(token: str, issuer: str, audience: str) -> KeyClaims:

@@ -20,6 +20,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from functools import cached_property, partial
 from typing import Any
 
@@ -28,7 +29,6 @@ from django.core.exceptions import SynchronousOnlyOperation
 from django.core.signals import setting_changed
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.http.request import split_domain_port, validate_host
-from django.utils import timezone
 
 from accounts.permissions import Actor
 from accounts.request_memo import request_scope
@@ -299,7 +299,9 @@ class McpEndpoint:
             raise
         key_rows = await rows
         try:
-            checked = authentication.check_key_row(claims, key_rows[0] if key_rows else None, timezone.now())
+            # Aware UTC, as timezone.now() gives with USE_TZ (always on here), without the settings lookup.
+            now = datetime.now(UTC)
+            checked = authentication.check_key_row(claims, key_rows[0] if key_rows else None, now)
         except (TokenExpired, TokenInvalid) as exc:
             failure = auth.AuthFailure("expired" if isinstance(exc, TokenExpired) else "invalid")
             if limiter is None:
@@ -310,9 +312,7 @@ class McpEndpoint:
         if checked.touch_due:
             # Bookkeeping the reply does not wait for (at most once a minute per key), in a worker thread:
             # the event loop's connection only reads.
-            self._off_loop(partial(authentication.record_use, checked.key_id, timezone.now())).add_done_callback(
-                _log_failure
-            )
+            self._off_loop(partial(authentication.record_use, checked.key_id, now)).add_done_callback(_log_failure)
         rate_headers: Headers = ()
         if decision is not None:
             if not decision.allowed:

@@ -198,16 +198,16 @@ def call_tool(spec: ToolSpec, actor: Actor, arguments: dict[str, Any]) -> dict[s
                 "user_required",
                 "This tool acts as a person: use an OAuth login or a user-level API key, not an org-level key.",
             )
-        unknown = sorted(set(arguments) - spec.arg_names)
-        if unknown:
-            raise InvalidArgument(unknown[0], f"Unknown argument {unknown[0]!r}.")
-        # No database stores NUL in text; refuse it here as bad input rather than fail deep down.
-        for name, value in arguments.items():
-            if _has_nul(value):
-                raise InvalidArgument(name, f"{name} must not contain NUL characters.")
-        if not arguments and not spec.arg_names:
-            kwargs: dict[str, Any] = {}  # nothing declared, nothing given: nothing to validate
-        else:
+        if arguments:
+            unknown = sorted(set(arguments) - spec.arg_names)
+            if unknown:
+                raise InvalidArgument(unknown[0], f"Unknown argument {unknown[0]!r}.")
+            # No database stores NUL in text; refuse it here as bad input rather than fail deep down.
+            for name, value in arguments.items():
+                if _has_nul(value):
+                    raise InvalidArgument(name, f"{name} must not contain NUL characters.")
+        kwargs: dict[str, Any] = {}  # nothing declared, nothing given: nothing to validate
+        if arguments or spec.arg_names:
             try:
                 kwargs = spec.meta.validate_arguments(arguments)
             except ValidationError as exc:

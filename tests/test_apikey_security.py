@@ -548,7 +548,6 @@ def test_remembered_verification_still_expires(
 def test_only_verified_api_keys_are_remembered_and_the_table_is_bounded(
     mcp_url: str, shared_org: McpOrg, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    issuer, audience = settings.PUBLIC_BASE_URL, settings.MCP_RESOURCE_URL
     remembered = tokens._Remembered(3)
     monkeypatch.setattr(tokens, "_remembered", remembered)
     # An OAuth-shaped token and a tampered API key: neither is kept, so neither skips the peek next time.
@@ -556,13 +555,13 @@ def test_only_verified_api_keys_are_remembered_and_the_table_is_bounded(
     bad = _tamper_signature(shared_org.org_key)
     with pytest.raises(tokens.TokenInvalid):
         tokens.api_key_claims(bad)
-    assert remembered.get("an-opaque-oauth-access-token", issuer, audience) is None
-    assert remembered.get(bad, issuer, audience) is None
+    assert remembered.get("an-opaque-oauth-access-token") is None
+    assert remembered.get(bad) is None
     # A verified key is kept, and then found without peeking at its payload again.
     token = shared_org.org_key
     claims = tokens.api_key_claims(token)
     assert claims is not None
-    assert remembered.get(token, issuer, audience) == claims
+    assert remembered.get(token) == claims
 
     def no_peek(_token: str) -> bool:
         raise AssertionError("peeked at a remembered token")
@@ -575,9 +574,9 @@ def test_only_verified_api_keys_are_remembered_and_the_table_is_bounded(
     others = [committed(shared_org.new_org_key, name=f"bounded {i}")[1] for i in range(3)]
     for other in others:
         assert tokens.api_key_claims(other) is not None
-    assert remembered.get(token, issuer, audience) is None
-    assert all(remembered.get(other, issuer, audience) is not None for other in others)
-    # Remembered per issuer and audience: another deployment's settings verify afresh (and refuse).
+    assert remembered.get(token) is None
+    assert all(remembered.get(other) is not None for other in others)
+    # Forgotten when the issuer or audience changes: another deployment's settings verify afresh (and refuse).
     with override_settings(PUBLIC_BASE_URL="https://elsewhere.example"), pytest.raises(tokens.TokenInvalid):
         tokens.api_key_claims(others[0])
 
