@@ -10,8 +10,7 @@ OAuth access tokens, which are opaque and live only in the database).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from django.conf import settings
 
@@ -31,8 +30,9 @@ class AuthFailure(Exception):
         self.kind = kind
 
 
-@dataclass(frozen=True, slots=True)
-class Credential:
+class Credential(NamedTuple):
+    """The bearer token, with its verified claims when it is an API key (immutable; built on every request)."""
+
     token: str
     api_key: tokens.KeyClaims | None  # None: an OAuth access token, looked up in resolve_actor
 

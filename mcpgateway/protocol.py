@@ -19,9 +19,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from django.conf import settings
@@ -68,9 +67,10 @@ INSTRUCTIONS = (
 STATIC_TTL_MS = 300_000
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """What goes back over HTTP: a status and a JSON body (None means 202 with no body)."""
+class Reply(NamedTuple):
+    """What goes back over HTTP: a status and a JSON body (None means 202 with no body).
+
+    Immutable; a NamedTuple, which costs a fraction of a frozen dataclass to build (one per request)."""
 
     status: int
     body: Any

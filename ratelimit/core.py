@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
@@ -72,8 +72,9 @@ def policy_of(limits: tuple[tuple[str, int], ...]) -> Policy:
     return Policy([Window(name, WINDOW_SECONDS[name], limit) for name, limit in limits])
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """What the limiter decided for one request (immutable; a NamedTuple: one is built per request)."""
+
     allowed: bool
     limit_type: str | None  # the reported window's name when refused
     retry_after: int  # whole seconds until that window resets (>= 1) when refused, else 0
