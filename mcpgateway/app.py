@@ -292,12 +292,20 @@ class McpEndpoint:
         # The key's query goes out first; the limiter's round trip overlaps it.
         rows = authentication.key_rows_async(claims)
         limiter = gateway_limiter()
+        decision: Decision | None = None
+        # Usually queued at once, and read after the rows (by then it is in: one wake-up for both).
+        sent = limiter.send_claims_async(claims) if limiter is not None else None
         try:
-            decision = await limiter.check_claims_async(claims, self._off_loop) if limiter is not None else None
+            if limiter is not None and sent is None:
+                decision = await limiter.check_claims_async(claims, self._off_loop)
+            key_rows = await rows
         except BaseException:
             _abandon(rows)
+            if sent is not None:
+                _abandon(sent.answer)
             raise
-        key_rows = await rows
+        if limiter is not None and sent is not None:
+            decision = await limiter.finish_async(sent, self._off_loop)
         try:
             # Aware UTC, as timezone.now() gives with USE_TZ (always on here), without the settings lookup.
             now = datetime.now(UTC)

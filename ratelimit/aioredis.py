@@ -170,17 +170,30 @@ class AsyncRedisBackend:
         backend = self.backend
         if not backend.breaker.allow():
             raise LimiterUnavailable("circuit open")
-        command = self._commands.get((key, policy, generation))
-        if command is None:
-            if len(self._commands) >= _COMMAND_CACHE_SIZE:
-                self._commands.clear()
-            args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
-            command = self._commands[key, policy, generation] = pack(_EVALSHA, SCRIPT_SHA, _TWO_KEYS, *args)[0]
         try:
             conn = self._conn
             if conn is None or conn.closed:
                 conn = await self._connection()
-            reply = await conn.call(command)
+        except Exception as exc:
+            raise backend.failed(exc) from exc
+        return await self.receive(conn, conn.call(self._command(key, policy, generation)), key, policy, generation)
+
+    def send(self, key: str, policy: Policy, generation: str) -> tuple[_Connection, asyncio.Future[Any]] | None:
+        """`hit`'s command, queued now when nothing needs awaiting first (connected, circuit closed); its answer
+        is read with `receive`. None: call `hit` instead."""
+        conn = self._conn
+        # An open circuit is `hit`'s to handle (`allow` counts its probes); a closed one lets everything through.
+        if conn is None or conn.closed or self.backend.breaker.is_open:
+            return None
+        return conn, conn.call(self._command(key, policy, generation))
+
+    async def receive(
+        self, conn: _Connection, answer: asyncio.Future[Any], key: str, policy: Policy, generation: str
+    ) -> Sequence[int]:
+        """The reply to a command `send` (or `hit`) queued on `conn`. Raises LimiterUnavailable or StaleConfig."""
+        backend = self.backend
+        try:
+            reply = await answer
             if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
                 # Redis restarted or SCRIPT FLUSH: EVAL runs the same check and caches the script again.
                 args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
@@ -196,6 +209,17 @@ class AsyncRedisBackend:
             raise backend.failed(exc) from exc
         backend.recovered()
         return reply  # type: ignore[no-any-return]
+
+    def _command(self, key: str, policy: Policy, generation: str) -> bytes:
+        """The packed EVALSHA: the same bytes for every request of an identity, so kept."""
+        command = self._commands.get((key, policy, generation))
+        if command is None:
+            if len(self._commands) >= _COMMAND_CACHE_SIZE:
+                self._commands.clear()
+            backend = self.backend
+            args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
+            command = self._commands[key, policy, generation] = pack(_EVALSHA, SCRIPT_SHA, _TWO_KEYS, *args)[0]
+        return command
 
     async def _connection(self) -> _Connection:
         if self._connecting is not None:

@@ -15,6 +15,7 @@ import uuid
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from accounts.permissions import Actor
 from apikeys.tokens import KeyClaims
@@ -90,6 +91,18 @@ class KeyTicket:
     ticket: Ticket
 
 
+class AsyncKeyCheck(NamedTuple):
+    """A key's check queued on the event loop's Redis connection (`send_claims_async`), not yet read."""
+
+    backend: AsyncRedisBackend
+    identity: str
+    org_id: uuid.UUID
+    policy: Policy
+    generation: str
+    conn: Any  # the connection it was queued on
+    answer: asyncio.Future[Any]
+
+
 # Runs a blocking call off the event loop (the gateway passes its worker pool).
 OffLoop = Callable[[Callable[[], Policy]], "asyncio.Future[Policy]"]
 
@@ -145,6 +158,37 @@ class GatewayLimiter:
     async def check_claims_async(self, claims: KeyClaims, off_loop: OffLoop) -> Decision:
         """`begin_key` + `finish` from the event loop: the API key's identity, from its verified claims."""
         return await self._check_async(key_identity(claims), claims.org_uuid, off_loop)
+
+    def send_claims_async(self, claims: KeyClaims) -> AsyncKeyCheck | None:
+        """The API key's check, queued now from the event loop when nothing needs awaiting first (the policy
+        known, the connection up, the circuit closed); `finish_async` reads the answer. Sent before the
+        caller awaits its database round trip, the reply is usually in by then, so one wake-up serves both.
+        None: use `check_claims_async`."""
+        if self._redis is None:
+            return None
+        overrides = self.overrides
+        policy = overrides.cached(claims.org_uuid)
+        if policy is None:
+            return None
+        identity, generation = key_identity(claims), overrides.generation
+        backend = self._async_backend()
+        sent = backend.send(identity, policy, generation)
+        if sent is None:
+            return None
+        return AsyncKeyCheck(backend, identity, claims.org_uuid, policy, generation, *sent)
+
+    async def finish_async(self, check: AsyncKeyCheck, off_loop: OffLoop) -> Decision:
+        try:
+            reply = await check.backend.receive(
+                check.conn, check.answer, check.identity, check.policy, check.generation
+            )
+        except LimiterUnavailable as exc:
+            return self.limiter.unavailable(check.identity, check.policy, str(exc))
+        except StaleConfig as stale:
+            # The organisation's limits changed: reload them and check again, as `check_claims_async` does.
+            self.overrides.invalidate(stale.generation)
+            return await self._check_async(check.identity, check.org_id, off_loop)
+        return decide(check.policy, reply)
 
     async def check_ip_async(self, ip: str, off_loop: OffLoop) -> Decision:
         return await self._check_async(ip_identity(ip), None, off_loop)

@@ -57,10 +57,12 @@ class LoopLimiter:
     """/mcp's path on PostgreSQL: the check from an event loop (AsyncRedisBackend, one pipelined connection),
     with the same bookkeeping as `Limiter` when Redis cannot answer (GatewayLimiter._check_async)."""
 
-    def __init__(self, backend: RedisBackend) -> None:
+    def __init__(self, backend: RedisBackend, *, queue_first: bool = False) -> None:
         self.limiter = Limiter(backend)
         self.loop = asyncio.new_event_loop()
         self.aio = AsyncRedisBackend(backend, self.loop)
+        # The gateway's usual way once connected: the command queued at once (`send`), its answer read later.
+        self.queue_first = queue_first
 
     @property
     def bypassed(self) -> int:
@@ -69,7 +71,10 @@ class LoopLimiter:
     def check(self, key: str, policy: Policy, generation: str = "") -> Decision:
         async def run() -> Decision:
             try:
-                return decide(policy, await self.aio.hit(key, policy, generation))
+                sent = self.aio.send(key, policy, generation) if self.queue_first else None
+                if sent is None:
+                    return decide(policy, await self.aio.hit(key, policy, generation))
+                return decide(policy, await self.aio.receive(*sent, key, policy, generation))
             except LimiterUnavailable as exc:
                 return self.limiter.unavailable(key, policy, str(exc))
 
@@ -81,15 +86,16 @@ class LoopLimiter:
         self.loop.close()
 
 
-@pytest.fixture(params=["thread", "loop"])
+@pytest.fixture(params=["thread", "loop", "loop-queued"])
 def make_limiter(request: pytest.FixtureRequest) -> Iterator[Callable[[RedisBackend], Any]]:
-    """Every fault, on both paths: a worker thread's connection (Limiter) and the event loop's (LoopLimiter)."""
+    """Every fault, on every path: a worker thread's connection (Limiter) and the event loop's (LoopLimiter),
+    checking in one go or queued first and read after (as the gateway does once connected)."""
     made: list[LoopLimiter] = []
 
     def make(backend: RedisBackend) -> Any:
         if request.param == "thread":
             return Limiter(backend)
-        made.append(LoopLimiter(backend))
+        made.append(LoopLimiter(backend, queue_first=request.param == "loop-queued"))
         return made[-1]
 
     yield make
