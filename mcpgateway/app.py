@@ -2,15 +2,22 @@
 
 The request path is deliberately lean (no Django request handler or
 middleware): HTTP checks, bearer precheck and response writing run on the
-event loop; the database work (authentication, then the tool) runs in one
-hop to a dedicated worker thread whose database connection stays open
-between requests.
+event loop. Two paths do the rest:
 
-Rate limiting (ratelimit/) runs in that worker around authentication and
-before anything is dispatched: one Redis round trip, counted against the
-user, else the organisation (for API keys it overlaps the database check).
-Requests that fail authentication count against the client's address, and get
-a 429 rather than a 401 once it is over.
+- An API key on PostgreSQL (`_on_loop`): the key's row (revocation, the
+  user's state and roles, the organisation) is one query on the event loop's
+  pipelined connection (attention_mcp/pgpipe.py); the rate-limit command is
+  queued on the loop's Redis connection (ratelimit/aioredis.py) at the same
+  time, and both answers are read with one wake-up. A tool that says it needs
+  nothing more (`inline=`) answers right there; any other runs in a worker
+  thread.
+- OAuth tokens, and SQLite (`_work`): one hop to a worker thread, whose
+  database connection stays open between requests, for authentication, the
+  rate limit (its Redis round trip overlapping the key check) and the tool.
+
+Either way the rate limit counts against the user, else the organisation,
+before anything is dispatched. Requests that fail authentication count against
+the client's address, and get a 429 rather than a 401 once it is over.
 """
 
 from __future__ import annotations
