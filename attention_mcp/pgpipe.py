@@ -41,6 +41,9 @@ Row = tuple[str | None, ...]
 _STATEMENTS: dict[bytes, bytes] = {}
 
 _OK = (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK)
+# Read once here rather than through the enum class for every result.
+_PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
+_PIPELINE_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
 # psycopg settings that are Python-side only; the rest of Django's parameters are libpq's.
 _NOT_LIBPQ = ("cursor_factory", "context", "prepare_threshold")
 
@@ -224,7 +227,7 @@ class PgPipe:
                     self._finish(current)
                     continue
                 status = res.status
-                if status == pq.ExecStatus.PIPELINE_SYNC:
+                if status == _PIPELINE_SYNC:
                     if not pending or pending.popleft() is not _SYNC:
                         raise psycopg.InterfaceError("a sync point out of order")
                     continue
@@ -237,12 +240,13 @@ class PgPipe:
                 if current.rows is not None or current.error is not None or current.aborted:
                     continue  # one result per statement
                 if status in _OK:
-                    fields = range(res.nfields)
+                    fields, value = range(res.nfields), res.get_value
+                    # Comprehensions, not generators: this runs for every column of every row.
                     current.rows = [
-                        tuple(None if v is None else v.decode() for v in (res.get_value(r, c) for c in fields))
+                        tuple([None if (v := value(r, c)) is None else v.decode() for c in fields])
                         for r in range(res.ntuples)
                     ]
-                elif status == pq.ExecStatus.PIPELINE_ABORTED:
+                elif status == _PIPELINE_ABORTED:
                     current.aborted = True
                 else:
                     message = res.error_message.decode(errors="replace").strip()
