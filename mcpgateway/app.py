@@ -28,7 +28,7 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from functools import cached_property, partial
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -143,8 +143,11 @@ def _client_ip(client: Any, headers: dict[str, str]) -> str:
     return client_ip(peer, headers.get("x-forwarded-for"), settings.TRUSTED_PROXY_COUNT)
 
 
-def _media_types(accept: str) -> set[str]:
-    return {part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()}
+@lru_cache(maxsize=256)
+def _accepts(accept: str) -> tuple[bool, bool]:
+    """(JSON acceptable, SSE acceptable) for an Accept header; clients send the same one every time."""
+    types = {part.split(";", 1)[0].strip().lower() for part in accept.split(",") if part.strip()}
+    return bool(types & {"*/*", "application/*", "application/json"}), bool(types & {"text/event-stream", "text/*"})
 
 
 class McpEndpoint:
@@ -220,9 +223,7 @@ class McpEndpoint:
                 protocol.jsonrpc_error(None, protocol.INVALID_REQUEST, "Content-Type must be application/json"),
                 cors,
             )
-        accept = _media_types(headers.get("accept", "*/*") or "*/*")
-        wants_json = bool(accept & {"*/*", "application/*", "application/json"})
-        wants_sse = bool(accept & {"text/event-stream", "text/*"})
+        wants_json, wants_sse = _accepts(headers.get("accept", "*/*") or "*/*")
         if not wants_json and not wants_sse:
             return await self._json(
                 send,
@@ -280,7 +281,8 @@ class McpEndpoint:
             send,
             outcome.status,
             b"event: message\ndata: " + payload + b"\n\n",
-            [*cors, *rate_headers, (b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
+            [*cors, *rate_headers, (b"content-type", b"text/event-stream")],
+            cache_control=b"no-cache",
         )
 
     @cached_property
@@ -413,9 +415,14 @@ class McpEndpoint:
     async def _json(self, send: Send, status: int, body: Any, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         await self._send(send, status, protocol.encode(body), [*(extra or []), (b"content-type", b"application/json")])
 
-    async def _send(self, send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-        all_headers = [*headers, (b"content-length", str(len(body)).encode())]
-        if not any(name == b"cache-control" for name, _ in headers):
-            all_headers.append((b"cache-control", b"no-store"))
+    async def _send(
+        self,
+        send: Send,
+        status: int,
+        body: bytes,
+        headers: list[tuple[bytes, bytes]],
+        cache_control: bytes = b"no-store",  # nothing here is cacheable; an SSE stream says no-cache
+    ) -> None:
+        all_headers = [*headers, (b"content-length", str(len(body)).encode()), (b"cache-control", cache_control)]
         await send({"type": "http.response.start", "status": status, "headers": all_headers})
         await send({"type": "http.response.body", "body": body})
