@@ -29,7 +29,7 @@ from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache, partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import SynchronousOnlyOperation
@@ -107,14 +107,28 @@ def _abandon(pending: Awaitable[Any]) -> None:
         pending.close()
 
 
-def _parse(actor: Actor, body: bytes, headers: dict[str, str]) -> tuple[protocol.Dispatcher, Any] | protocol.Reply:
-    """The body decoded, with the dispatcher for it; or the parse error's reply."""
+class Admitted(NamedTuple):
+    """An authenticated request the limiter let through, with its body decoded."""
+
+    dispatcher: protocol.Dispatcher
+    decoded: Any
+    rate_headers: Headers
+
+
+def _admit(decision: Decision | None, actor: Actor, body: bytes, headers: dict[str, str]) -> Admitted | Outcome:
+    """After authentication, on either path: the limiter's refusal or the parse error to answer with, else the
+    request ready to dispatch (with the RateLimit headers its reply carries). `decision` None: no limiter."""
+    rate_headers: Headers = ()
+    if decision is not None:
+        if not decision.allowed:
+            return decision, ()
+        rate_headers = decision.headers
     try:
         decoded = protocol.decode(body)
     except (ValueError, RecursionError):
-        return protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error"))
+        return protocol.Reply(400, protocol.jsonrpc_error(None, protocol.PARSE_ERROR, "Parse error")), rate_headers
     dispatcher = protocol.Dispatcher(actor=actor, header_version=headers.get("mcp-protocol-version"), headers=headers)
-    return dispatcher, decoded
+    return Admitted(dispatcher, decoded, rate_headers)
 
 
 def _log_failure(done: asyncio.Future[Any]) -> None:
@@ -330,15 +344,10 @@ class McpEndpoint:
             # Bookkeeping the reply does not wait for (at most once a minute per key), in a worker thread:
             # the event loop's connection only reads.
             self._off_loop(partial(authentication.record_use, checked.key_id, now)).add_done_callback(_log_failure)
-        rate_headers: Headers = ()
-        if decision is not None:
-            if not decision.allowed:
-                return decision, ()
-            rate_headers = decision.headers
-        parsed = _parse(actor, body, headers)
-        if isinstance(parsed, protocol.Reply):
-            return parsed, rate_headers
-        dispatcher, decoded = parsed
+        admitted = _admit(decision, actor, body, headers)
+        if not isinstance(admitted, Admitted):
+            return admitted
+        dispatcher, decoded, rate_headers = admitted
         if dispatcher.runs_inline(decoded):
             try:
                 # Synchronous from here to the reply: no other request runs on this thread meanwhile, so the
@@ -377,17 +386,13 @@ class McpEndpoint:
             if limiter is not None and key_check is not None:
                 limiter.finish(key_check)  # read it: the connection must not keep an unread answer
             raise
-        rate_headers: Headers = ()
+        verdict = None
         if limiter is not None:
-            decision = limiter.finish(key_check) if key_check is not None else limiter.check_actor(actor)
-            if not decision.allowed:
-                return decision, ()
-            rate_headers = decision.headers
-        parsed = _parse(actor, body, headers)
-        if isinstance(parsed, protocol.Reply):
-            return parsed, rate_headers
-        dispatcher, decoded = parsed
-        return dispatcher.handle_body(decoded), rate_headers
+            verdict = limiter.finish(key_check) if key_check is not None else limiter.check_actor(actor)
+        admitted = _admit(verdict, actor, body, headers)
+        if not isinstance(admitted, Admitted):
+            return admitted
+        return admitted.dispatcher.handle_body(admitted.decoded), admitted.rate_headers
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         chunks: list[bytes] = []

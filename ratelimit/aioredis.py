@@ -196,19 +196,15 @@ class AsyncRedisBackend:
             reply = await answer
             if isinstance(reply, ReplyError) and str(reply).startswith("NOSCRIPT"):
                 # Redis restarted or SCRIPT FLUSH: EVAL runs the same check and caches the script again.
-                args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
+                args = backend.script_args(key, policy, generation)
                 reply = await conn.call(pack(_EVAL, _SCRIPT_BYTES, _TWO_KEYS, *args)[0])
             if isinstance(reply, ReplyError):
                 raise reply
-            if reply[0] == -1:
-                raise StaleConfig(reply[1].decode())
+            return backend.answered(reply)
         except StaleConfig:
-            backend.breaker.success()
             raise
         except Exception as exc:
             raise backend.failed(exc) from exc
-        backend.recovered()
-        return reply  # type: ignore[no-any-return]
 
     def _command(self, key: str, policy: Policy, generation: str) -> bytes:
         """The packed EVALSHA: the same bytes for every request of an identity, so kept."""
@@ -216,8 +212,7 @@ class AsyncRedisBackend:
         if command is None:
             if len(self._commands) >= _COMMAND_CACHE_SIZE:
                 self._commands.clear()
-            backend = self.backend
-            args = (backend.key(key).encode(), backend.generation_key_bytes, generation.encode(), *policy.argv)
+            args = self.backend.script_args(key, policy, generation)
             command = self._commands[key, policy, generation] = pack(_EVALSHA, SCRIPT_SHA, _TWO_KEYS, *args)[0]
         return command
 

@@ -146,6 +146,10 @@ class RedisBackend:
                 self._connections.append(conn)
         return conn
 
+    def script_args(self, key: str, policy: Policy, generation: str) -> tuple[bytes, ...]:
+        """The script's KEYS and ARGV for one check of `key` (both backends send exactly these)."""
+        return (self.key(key).encode(), self.generation_key_bytes, generation.encode(), *policy.argv)
+
     def send(self, key: str, policy: Policy, generation: str) -> _Sent:
         """Send the check; `receive` reads its answer (anything may run in between: that is the point).
 
@@ -154,7 +158,7 @@ class RedisBackend:
         """
         if not self.breaker.allow():
             raise LimiterUnavailable("circuit open")
-        args = (self.key(key).encode(), self.generation_key_bytes, generation.encode(), *policy.argv)
+        args = self.script_args(key, policy, generation)
         try:
             conn = self._connection()
             # redis-py drops the connection itself on socket errors and timeouts; the next call reconnects.
@@ -172,19 +176,23 @@ class RedisBackend:
                 # Redis restarted or SCRIPT FLUSH: EVAL runs the same check and caches the script again.
                 sent.conn.send_packed_command(pack(_EVAL, _SCRIPT_BYTES, _TWO_KEYS, *sent.args), check_health=False)
                 reply = sent.conn.read_response()
-            if reply[0] == -1:
-                raise StaleConfig(reply[1].decode())
+            return self.answered(reply)
         except StaleConfig:
-            self.breaker.success()
             raise
         except Exception as exc:
             raise self.failed(exc) from exc
-        if self.breaker.success():
-            logger.warning("rate limiter: Redis answers again, limiting resumed")
-        return reply  # type: ignore[no-any-return]
 
     def hit(self, key: str, policy: Policy, generation: str) -> Sequence[int]:
         return self.receive(self.send(key, policy, generation))
+
+    def answered(self, reply: Any) -> Sequence[int]:
+        """The script's reply, from either backend: counts as a check that worked; raises StaleConfig when the
+        caller's limits are out of date (Redis answered, so that is no failure either)."""
+        if reply[0] == -1:
+            self.breaker.success()
+            raise StaleConfig(reply[1].decode())
+        self.recovered()
+        return reply  # type: ignore[no-any-return]
 
     def recovered(self) -> None:
         """Record a check that worked (closing the circuit if it was open)."""
