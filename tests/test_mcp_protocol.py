@@ -10,10 +10,11 @@ import re
 from typing import Any
 
 import pytest
+from mcp.shared.inbound import InboundLadderRejection, classify_inbound_request
 from mcp_types import HEADER_MISMATCH, SERVER_INFO_META_KEY
 from mcp_types import methods as sdk_methods
 
-from mcpgateway import registry
+from mcpgateway import protocol, registry
 from tests.support.mcp import (
     HANDSHAKE_VERSIONS,
     LATEST_HANDSHAKE,
@@ -399,6 +400,68 @@ def test_modern_envelope_version_must_match_the_header(mcp_url: str, shared_org:
     response = post(mcp_url, shared_org.org_key, body, modern_headers("tools/list"))
     assert response.status_code == 400
     assert modern_error(response)["code"] == HEADER_MISMATCH
+
+
+def _envelopes() -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """Requests and headers around the well-formed 2026-07-28 envelope, each part varied on its own or in pairs."""
+    version_key, caps_key = "io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities"
+    encoded = "=?base64?Z2V0X21l?="  # "get_me", as a client encodes a header value
+    metas: list[Any] = [
+        {version_key: MODERN, caps_key: {}},
+        {version_key: MODERN},
+        {caps_key: {}},
+        {version_key: "2025-11-25", caps_key: {}},
+        {version_key: "2099-01-01", caps_key: {}},
+        {version_key: 20260728, caps_key: {}},
+        {version_key: None, caps_key: {}},
+        {version_key: [MODERN], caps_key: {}},
+        "not an object",
+        None,
+    ]
+    cases: list[tuple[dict[str, Any], dict[str, str]]] = []
+    routes = (("tools/call", "name"), ("resources/read", "uri"), ("prompts/get", "name"), ("tools/list", None))
+    for method, name_key in routes:
+        for meta in metas:
+            for name in ("get_me", None, 7, encoded, "missing"):
+                params: dict[str, Any] = {} if meta is None else {"_meta": meta}
+                if name_key is not None and name != "missing":
+                    params[name_key] = name
+                for version_header in (MODERN, "2025-11-25", None):
+                    for method_header in (method, "tools/list", method.upper(), None):
+                        for name_header in ("get_me", encoded, "=?base64?!!?=", "list_teams", None):
+                            headers = {
+                                k: v
+                                for k, v in {
+                                    "mcp-protocol-version": version_header,
+                                    "mcp-method": method_header,
+                                    "mcp-name": name_header,
+                                }.items()
+                                if v is not None
+                            }
+                            cases.append(({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, headers))
+                            cases.append(({"jsonrpc": "2.0", "id": 1, "method": method}, headers))
+    return cases
+
+
+def test_the_envelope_check_agrees_with_the_sdk_ladder_everywhere() -> None:
+    cases = _envelopes()
+    shortcut = 0
+    for message, headers in cases:
+        sdk = classify_inbound_request(message, headers=headers, supported_modern_versions=protocol.MODERN_VERSIONS)
+        ours = protocol.classify_modern(message, headers)
+        expected = sdk if isinstance(sdk, InboundLadderRejection) else None
+        assert ours == expected, (message, headers)
+        if protocol._plainly_consistent(message, headers):
+            shortcut += 1
+            assert expected is None, (message, headers)
+    # The check in front must answer for the ordinary envelope, or it only adds work.
+    assert protocol._plainly_consistent(*modern_tools_call_get_me())
+    assert 0 < shortcut < len(cases)
+
+
+def modern_tools_call_get_me() -> tuple[dict[str, Any], dict[str, str]]:
+    headers = {k.lower(): v for k, v in modern_headers("tools/call", "get_me").items()}
+    return modern_request("tools/call", {"name": "get_me", "arguments": {}}), headers
 
 
 @pytest.mark.parametrize(
