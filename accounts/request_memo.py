@@ -36,22 +36,21 @@ class request_scope:
         _local.orgs = None
 
 
-def remember_org(org: Organization) -> None:
-    orgs: dict[uuid.UUID, Organization | OrgRow] | None = getattr(_local, "orgs", None)
-    if orgs is not None:
-        orgs[org.pk] = org
+def _orgs() -> dict[uuid.UUID, Organization | OrgRow] | None:
+    """This request's organisations by id; None outside a request scope."""
+    return getattr(_local, "orgs", None)
 
 
 def remember_org_row(row: OrgRow) -> None:
     """The organisation's id, name and slug, exactly as just read from the database."""
-    orgs: dict[uuid.UUID, Organization | OrgRow] | None = getattr(_local, "orgs", None)
+    orgs = _orgs()
     if orgs is not None:
         orgs[row[0]] = row
 
 
 def known_org(org_id: uuid.UUID) -> Organization | None:
     """The organisation's instance if this request read it (its other fields load on first touch)."""
-    orgs: dict[uuid.UUID, Organization | OrgRow] | None = getattr(_local, "orgs", None)
+    orgs = _orgs()
     found = orgs.get(org_id) if orgs else None
     if found is None or not isinstance(found, tuple):
         return found
@@ -64,7 +63,7 @@ def known_org(org_id: uuid.UUID) -> Organization | None:
 
 def known_org_row(org_id: uuid.UUID) -> OrgRow | None:
     """(id, name, slug) if this request read the organisation, without building a model instance."""
-    orgs: dict[uuid.UUID, Organization | OrgRow] | None = getattr(_local, "orgs", None)
+    orgs = _orgs()
     found = orgs.get(org_id) if orgs else None
     if found is None or isinstance(found, tuple):
         return found

@@ -154,9 +154,6 @@ def _is_request_id(value: Any) -> bool:
     return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
-_NAME_KEYS: dict[str, str] = dict(NAME_BEARING_METHODS)
-
-
 def _plainly_consistent(message: dict[str, Any], headers: Mapping[str, str]) -> bool:
     """True for the envelope a conforming client sends: an object `_meta` with both required keys, a supported
     version that the headers repeat, and a verbatim `Mcp-Name`. Every such request passes the SDK's ladder
@@ -173,7 +170,7 @@ def _plainly_consistent(message: dict[str, Any], headers: Mapping[str, str]) -> 
         return False
     if headers.get("mcp-method") != method:
         return False
-    name_key = _NAME_KEYS.get(method) if type(method) is str else None
+    name_key = NAME_BEARING_METHODS.get(method) if type(method) is str else None
     if name_key is None or params.get(name_key) is None:
         return True
     name_header = headers.get("mcp-name")
