@@ -5,8 +5,9 @@ also the revocation check). Running it through Django means a hop to a worker
 thread and psycopg's cursor machinery, which together cost more CPU than the
 rest of the request. Here the query goes out from the event loop itself
 through libpq's own calls: every request queues its prepared statement and a
-sync point, the queue is flushed once per loop iteration, and the answers come
-back in order on the same socket. Under load, many requests share one write
+sync point, the queue is flushed once per loop iteration (or as soon as it
+holds MCP_PIPELINE_BATCH statements), and the answers come back in order on
+the same socket. Under load, many requests share one write
 and one read; nothing waits on a thread.
 
 Only prepared statements registered with `statement()` run here, with text
@@ -83,15 +84,16 @@ _SYNC = object()
 class PgPipe:
     """One pipelined connection, used only from the event loop it was made on.
 
-    Statements queued in one loop iteration share one sync point and leave in one write. Should one of
-    them fail, PostgreSQL skips the rest up to the sync ("aborted"): those never ran, and are sent again
-    once. The pipe runs only read-only statements (the session is read-only), which never wait on a
-    lock, so a slow statement cannot hold up the ones queued behind it.
+    Statements queued in one loop iteration (up to `max_batch` of them) share one sync point and leave in
+    one write. Should one of them fail, PostgreSQL skips the rest up to the sync ("aborted"): those never
+    ran, and are sent again once. The pipe runs only read-only statements (the session is read-only),
+    which never wait on a lock, so a slow statement cannot hold up the ones queued behind it.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.timeout = settings.MCP_DB_TIMEOUT_SECONDS
+        self.max_batch = settings.MCP_PIPELINE_BATCH
         self._conn: psycopg.Connection[Any] | None = None
         self._pg: Any = None
         self._fd = -1
@@ -100,6 +102,7 @@ class PgPipe:
         self._pending: collections.deque[_Pending | object] = collections.deque()
         self._current: _Pending | None = None  # the statement whose results are being read
         self._unsynced = False
+        self._batched = 0  # statements queued since the last sync point
         self._flush_scheduled = False
         self._writing = False
         # One timer for the whole queue (not one per query): answers come in order, so only the
@@ -126,7 +129,12 @@ class PgPipe:
             return
         self._pending.append(pending)
         self._unsynced = True
-        if not self._flush_scheduled:
+        self._batched += 1
+        if self._batched >= self.max_batch:
+            # A full batch leaves now rather than at the end of the loop iteration: the server answers it
+            # while the loop is still preparing the requests behind it.
+            self._flush()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
         if self._watchdog is None:
@@ -190,6 +198,7 @@ class PgPipe:
             self._pg.pipeline_sync()  # the batch's sync point; libpq writes what it can at once
             self._pending.append(_SYNC)
             self._unsynced = False
+            self._batched = 0
             more = self._pg.flush()
         except psycopg.Error as exc:
             self._break(f"flush failed: {exc}")
@@ -294,6 +303,7 @@ class PgPipe:
                 pass
         self._writing = False
         self._unsynced = False
+        self._batched = 0
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None

@@ -299,6 +299,10 @@ MCP_WORKER_THREADS = env_int("MCP_WORKER_THREADS", 8, minimum=1)
 # API-key requests on PostgreSQL are authenticated from the event loop (mcpgateway/pgpipe.py); a query that
 # gets no answer this long fails (503) and its connection is replaced.
 MCP_DB_TIMEOUT_SECONDS = env_int("MCP_DB_TIMEOUT_SECONDS", 10, minimum=1)
+# The event loop's PostgreSQL and Redis connections send what one loop iteration queued in one write, but never
+# more than this many requests' worth at once: a full batch leaves at once, so the servers work on it while the
+# loop prepares the rest (benchmarks/RESULTS.md: 8 keeps one core busy under uvicorn's waves of 16).
+MCP_PIPELINE_BATCH = env_int("MCP_PIPELINE_BATCH", 8, minimum=1)
 # The super agent (agent/conf.py): how long send_super_agent_message waits before answering "processing", and
 # the in-process worker threads that run its jobs (0: only `manage.py run_agent_worker` processes run them).
 AGENT_SEND_WAIT_SECONDS = env_int("AGENT_SEND_WAIT_SECONDS", 15, minimum=0)

@@ -2,10 +2,11 @@
 as `RedisBackend`, over one pipelined connection per loop.
 
 Every check of the loop goes out on one socket; commands queued in the same loop iteration leave in
-one write, and Redis answers them in order. There is no thread hop and no client library on the
-path. Failures become LimiterUnavailable (the gateway fails open) and feed the same circuit breaker
-as the threads' connections; a check that gets no answer within RATE_LIMIT_REDIS_TIMEOUT_MS drops
-the connection (answers would no longer match their commands) and fails every check waiting on it.
+one write (at most MCP_PIPELINE_BATCH of them), and Redis answers them in order. There is no thread
+hop and no client library on the path. Failures become LimiterUnavailable (the gateway fails open)
+and feed the same circuit breaker as the threads' connections; a check that gets no answer within
+RATE_LIMIT_REDIS_TIMEOUT_MS drops the connection (answers would no longer match their commands) and
+fails every check waiting on it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ssl
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from redis.connection import SSLConnection, UnixDomainSocketConnection
 from redis.exceptions import RedisError
 
@@ -74,9 +76,10 @@ def _parse(buf: bytes, pos: int) -> tuple[Any, int]:
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, timeout: float, max_batch: int) -> None:
         self.loop = loop
         self.timeout = timeout
+        self.max_batch = max_batch
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buf = b""
@@ -95,7 +98,9 @@ class _Connection(asyncio.Protocol):
         sent_at = self.loop.time()
         self._pending.append((future, sent_at))
         self._out.append(command)
-        if not self._flush_scheduled:
+        if len(self._out) >= self.max_batch:
+            self._flush()  # a full batch leaves now: Redis answers it while the loop prepares the next
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             self.loop.call_soon(self._flush)
         if self._watchdog is None:
@@ -235,7 +240,7 @@ class AsyncRedisBackend:
 
     async def _open(self) -> _Connection:
         kwargs = self.backend.connection_kwargs
-        conn = _Connection(self.loop, self._timeout)
+        conn = _Connection(self.loop, self._timeout, settings.MCP_PIPELINE_BATCH)
         if self.backend.connection_class is UnixDomainSocketConnection:
             await self.loop.create_unix_connection(lambda: conn, kwargs["path"])
         else:

@@ -91,6 +91,29 @@ def test_a_failing_statement_fails_alone_and_its_batch_still_answers(run: Callab
     assert ok_after == [("25",)]  # skipped by PostgreSQL after the failure, then sent again
 
 
+def test_a_full_batch_leaves_at_once_and_every_batch_answers_in_order(run: Callable[..., Any], settings: Any) -> None:
+    """MCP_PIPELINE_BATCH statements make a full batch: it gets its sync point (and is written) as soon as the
+    last one is queued, not at the end of the loop iteration; a failure stays inside its own batch."""
+    settings.MCP_PIPELINE_BATCH = 3
+
+    async def batches() -> tuple[int, int, list[Any]]:
+        pipe = pgpipe.pipe()
+        await pipe.fetch(ECHO, (b"0",))  # connected
+        divisors = [b"1", b"2", b"4", b"5", b"0", b"10", b"20"]
+        calls = [pipe.fetch(DIVIDE, (d,)) for d in divisors]
+        synced_at_once = sum(item is pgpipe._SYNC for item in pipe._pending)
+        await asyncio.sleep(0)  # the end of this loop iteration sends the rest
+        synced_after = sum(item is pgpipe._SYNC for item in pipe._pending)
+        return synced_at_once, synced_after, list(await asyncio.gather(*calls, return_exceptions=True))
+
+    synced_at_once, synced_after, outcomes = run(batches)
+    assert (synced_at_once, synced_after) == (2, 3)  # 3 + 3 at once, the seventh at the end of the iteration
+    failed = outcomes.pop(4)
+    assert isinstance(failed, DatabaseError)
+    assert "division by zero" in str(failed)
+    assert outcomes == [[("100",)], [("50",)], [("25",)], [("20",)], [("10",)], [("5",)]]
+
+
 def test_a_statement_without_an_answer_fails_after_the_timeout_and_the_pipe_recovers(
     run: Callable[..., Any], settings: Any
 ) -> None:

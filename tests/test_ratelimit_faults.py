@@ -256,6 +256,33 @@ def test_one_round_trip_per_check(
     }
 
 
+def test_the_event_loop_sends_a_full_batch_at_once_and_reads_every_answer_in_order(
+    backend: RedisBackend, settings: Any
+) -> None:
+    """MCP_PIPELINE_BATCH commands make a full batch, written as soon as the last one is queued; the rest of
+    the loop iteration's commands leave at its end. Each check gets its own answer, in order."""
+    settings.MCP_PIPELINE_BATCH = 3
+    limiter = LoopLimiter(backend)
+    try:
+
+        async def queue_seven() -> tuple[int, list[Decision]]:
+            aio = limiter.aio
+            await aio.hit("user-batch", POLICY, "")  # connected; the identity's first request
+            sent = [aio.send("user-batch", POLICY, "") for _ in range(7)]
+            assert all(item is not None for item in sent)
+            waiting = len(aio._conn._out) if aio._conn is not None else -1
+            replies = [await aio.receive(*item, "user-batch", POLICY, "") for item in sent if item is not None]
+            return waiting, [decide(POLICY, reply) for reply in replies]
+
+        waiting, decisions = limiter.loop.run_until_complete(queue_seven())
+    finally:
+        limiter.close()
+    assert waiting == 1  # two full batches of three written at once; the seventh waits for the iteration's end
+    # Per-second limit 3, one used before: two more admitted, then refused in order.
+    assert [d.allowed for d in decisions] == [True, True, False, False, False, False, False]
+    assert {d.limit_type for d in decisions[2:]} == {"second"}
+
+
 def test_while_the_circuit_is_open_redis_is_not_called_at_all(
     private_redis: PrivateRedis, backend: RedisBackend, make_limiter: Callable[[RedisBackend], Any]
 ) -> None:
